@@ -1,0 +1,84 @@
+/*
+ * cfg.h: the configuration, loaded once at start from a typed key table.
+ *
+ * Sources, later wins: built-in defaults, the JSON file at
+ * $QWENRELAY_CONFIG (default /etc/qwenrelay/qwenrelay.json; a missing file
+ * means defaults), then QWENRELAY_<KEY> environment variables.  An unknown
+ * key or a bad value is an error that names the key.  The struct is read
+ * only after cfg_load returns.
+ */
+#ifndef QR_CFG_H
+#define QR_CFG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#define CFG_DEFAULT_PATH	"/etc/qwenrelay/qwenrelay.json"
+
+struct cfg_alias {
+	char	*from;
+	char	*to;
+};
+
+struct cfg {
+	/* process and server */
+	char		*state_dir;
+	char		*listen;
+	long long	 workers;
+	long long	 max_requests;
+	char		*user;
+	char		*log_level;
+	char		*log_file;
+	bool		 request_log;
+	bool		 auth_disabled;
+	char		**cors_allowed_origins;	/* NULL-terminated */
+	long long	 max_body_bytes;
+	bool		 metrics_public;
+	long long	 store_map_size_mb;
+	/* accounts */
+	long long	 max_accounts;
+	char		*qwen_oauth_base_url;
+	char		*qwen_default_resource_url;
+	bool		 allow_insecure_upstream;
+	struct cfg_alias *model_aliases;	/* ends with from == NULL */
+	/* rotation */
+	char		*account_selection_strategy;
+	long long	 hybrid_rotate_requests;
+	bool		 switch_on_first_rate_limit;
+	long long	 retry_same_account_threshold_seconds;
+	long long	 max_rate_limit_wait_seconds;
+	long long	 exponential_backoff_base_ms;
+	long long	 exponential_backoff_max_ms;
+	long long	 quota_cooldown_seconds;
+	long long	 upstream_retries;
+	/* refresh */
+	bool		 proactive_token_refresh;
+	long long	 proactive_refresh_buffer_seconds;
+	long long	 proactive_refresh_check_interval_seconds;
+	long long	 token_refresh_retry_attempts;
+	long long	 token_refresh_retry_delay_ms;
+	/* upstream */
+	long long	 upstream_connect_timeout_ms;
+	long long	 upstream_idle_timeout_seconds;
+	long long	 upstream_total_timeout_seconds;
+	long long	 sse_keepalive_seconds;
+	/* clients */
+	long long	 client_rate_limit_rpm;
+
+	char		*path;		/* file it was loaded from, or NULL */
+};
+
+/*
+ * Fill c from defaults, the file and the environment.  Returns 0, or -1
+ * with "key: reason" in err.  On error c holds whatever was set so far and
+ * must still be released with cfg_free().
+ */
+int	 cfg_load(struct cfg *c, const char *path, char *err, size_t errlen);
+/* Print the effective configuration as JSON, secrets masked. */
+void	 cfg_print(const struct cfg *, FILE *);
+void	 cfg_free(struct cfg *);
+/* The model a client's name maps to (itself when no alias). */
+const char *cfg_alias(const struct cfg *, const char *model);
+
+#endif

@@ -1,0 +1,145 @@
+/*
+ * main.c: qwenrelay, an OpenAI-compatible gateway over a pool of provider
+ * accounts, served as FastCGI.
+ *
+ * With no arguments and a FastCGI listening socket on fd 0 (lighttpd
+ * bin-path, Apache mod_fcgid) it is one worker.  With a subcommand it is
+ * the operator's tool.  The config is loaded and checked first, for every
+ * mode, so a typo fails before anything starts.
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cfg.h"
+#include "cli.h"
+#include "log.h"
+#include "pool.h"
+#include "util.h"
+#include "worker.h"
+
+static int
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: qwenrelay                      (FastCGI worker; socket on fd 0)\n"
+	    "       qwenrelay serve [--listen HOST:PORT|/path.sock] [--workers N]\n"
+	    "       qwenrelay keys add NAME [--admin] | list [--json] | revoke NAME\n"
+	    "       qwenrelay config check\n"
+	    "       qwenrelay version\n"
+	    "config: $QWENRELAY_CONFIG (default %s), QWENRELAY_<KEY> overrides\n",
+	    CFG_DEFAULT_PATH);
+	return 2;
+}
+
+/* Is fd 0 a listening socket, as web servers hand FastCGI apps? */
+static int
+stdin_is_listener(void)
+{
+	struct stat	sb;
+	int		acc = 0;
+	socklen_t	len = sizeof(acc);
+
+	if (fstat(STDIN_FILENO, &sb) == -1 || !S_ISSOCK(sb.st_mode))
+		return 0;
+	if (getsockopt(STDIN_FILENO, SOL_SOCKET, SO_ACCEPTCONN, &acc,
+	    &len) == -1)
+		return 1;	/* not knowable; trust the socket */
+	return acc != 0;
+}
+
+static int
+serve(struct cfg *cfg, int argc, char **argv)
+{
+	const char	*listen = cfg->listen, *es;
+	long long	 workers = cfg->workers;
+	int		 i;
+
+	for (i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc)
+			listen = argv[++i];
+		else if (strcmp(argv[i], "--workers") == 0 && i + 1 < argc) {
+			workers = parse_int(argv[++i], 1, 256, &es);
+			if (es != NULL) {
+				fprintf(stderr, "qwenrelay: --workers: %s "
+				    "(1 to 256)\n", es);
+				return 2;
+			}
+		} else
+			return usage();
+	}
+	return pool_run(cfg, listen, (int)workers);
+}
+
+static void
+warn_startup(const struct cfg *cfg)
+{
+	if (cfg->auth_disabled)
+		log_warn("auth_disabled is true: every route is open without "
+		    "a key; keep this server on loopback only");
+	if (geteuid() == 0)
+		log_warn("serving as root; set \"user\" or run under a "
+		    "service account in production");
+}
+
+int
+main(int argc, char **argv)
+{
+	struct cfg	 cfg;
+	char		 err[512];
+	int		 rc;
+
+	if (argc == 2 && (strcmp(argv[1], "version") == 0 ||
+	    strcmp(argv[1], "--version") == 0)) {
+		printf("qwenrelay %s\n", PACKAGE_VERSION);
+		return 0;
+	}
+	if (argc == 2 && (strcmp(argv[1], "help") == 0 ||
+	    strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		usage();
+		return 0;
+	}
+	if (argc >= 2 && strcmp(argv[1], "serve") != 0 &&
+	    strcmp(argv[1], "keys") != 0 && strcmp(argv[1], "config") != 0)
+		return usage();
+	if (argc < 2 && !stdin_is_listener()) {
+		fprintf(stderr, "qwenrelay: no FastCGI socket on standard "
+		    "input; run it from a web server, or use 'qwenrelay "
+		    "serve'.\n");
+		return usage();
+	}
+
+	if (cfg_load(&cfg, NULL, err, sizeof(err)) != 0) {
+		fprintf(stderr, "qwenrelay: config: %s\n", err);
+		log_err("config: %s", err);
+		cfg_free(&cfg);
+		return 1;
+	}
+	if (log_open(cfg.log_level, cfg.log_file) != 0) {
+		fprintf(stderr, "qwenrelay: cannot open log_file %s\n",
+		    cfg.log_file);
+		cfg_free(&cfg);
+		return 1;
+	}
+	umask(077);
+
+	if (argc < 2) {
+		warn_startup(&cfg);
+		rc = worker_run(&cfg, STDIN_FILENO);
+	} else if (strcmp(argv[1], "serve") == 0) {
+		warn_startup(&cfg);
+		rc = serve(&cfg, argc - 2, argv + 2);
+	} else if (strcmp(argv[1], "keys") == 0)
+		rc = cli_keys(&cfg, argc - 2, argv + 2);
+	else
+		rc = cli_config(&cfg, argc - 2, argv + 2);
+	cfg_free(&cfg);
+	log_close();
+	return rc;
+}

@@ -1,0 +1,102 @@
+/*
+ * req.h: one HTTP request as handlers see it, and the response writer.
+ *
+ * The worker fills a struct req from the FastCGI parameters; handlers read
+ * it and answer through resp_*().  Nothing here names libfcgi: the bytes go
+ * to a struct sink, which the worker points at the FastCGI stream and the
+ * unit tests point at memory.
+ */
+#ifndef QR_REQ_H
+#define QR_REQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+struct cfg;
+struct store;
+struct client_key;
+
+enum http_method {
+	M_GET = 1 << 0,
+	M_POST = 1 << 1,
+	M_PUT = 1 << 2,
+	M_PATCH = 1 << 3,
+	M_DELETE = 1 << 4,
+	M_OPTIONS = 1 << 5,
+	M_HEAD = 1 << 6,
+	M_OTHER = 1 << 7
+};
+
+/* Where response bytes go.  write returns 0 or -1 (the client is gone). */
+struct sink {
+	int	(*write)(void *ctx, const void *, size_t);
+	int	(*flush)(void *ctx);
+	void	*ctx;
+};
+
+/* What a worker owns for its whole life, lent to every request. */
+struct server {
+	const struct cfg	*cfg;
+	struct store		*st;		/* NULL if the store failed to open */
+	char			 st_err[256];	/* why it failed */
+	void			*upstream;	/* per-worker upstream client */
+	int64_t			 started_ms;
+	unsigned long		 served;
+};
+
+struct req {
+	struct server		*srv;
+	enum http_method	 method;
+	const char		*method_name;
+	const char		*path;		/* routed path, e.g. /v1/models */
+	const char		*raw_path;	/* what the client asked for */
+	const char		*query;
+	const char		*origin;	/* Origin header, or NULL */
+	const char		*content_type;
+	const char		*acr_headers;	/* Access-Control-Request-Headers */
+	const char		*auth;		/* Authorization / x-api-key value */
+	const char		*remote_addr;
+
+	char			*body;		/* NUL-terminated; body_len bytes */
+	size_t			 body_len;
+	json_object		*json;		/* parsed body when the route wants it */
+
+	char			 param[128];	/* the {id} segment of the route */
+	struct client_key	*client;	/* authenticated key, or NULL */
+	int			 admin;
+
+	struct sink		 sink;
+	int			 status;	/* sent status, for the request log */
+	int			 opened;	/* headers sent */
+	int			 broken;	/* a write failed: client gone */
+	size_t			 sent;		/* body bytes sent */
+	int64_t			 t0;		/* monotonic ms at start */
+};
+
+/*
+ * Send the status line and headers.  ctype NULL means application/json.
+ * extra is NULL or more header lines, each ending in "\r\n".  Adds
+ * nosniff, frame DENY and the CORS headers the config allows.
+ */
+int	resp_open(struct req *, int status, const char *ctype, const char *extra);
+/* Body bytes; 0, or -1 once the client is gone (then every later write is -1). */
+int	resp_write(struct req *, const void *, size_t);
+int	resp_puts(struct req *, const char *);
+int	resp_flush(struct req *);
+/* A complete JSON response (takes no ownership of obj). */
+int	resp_json(struct req *, int status, json_object *obj);
+/* A complete OpenAI-shaped error: {"error":{"message","type","code","param"}}. */
+int	resp_error(struct req *, int status, const char *type, const char *code,
+	    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* The same with extra header lines (Retry-After, Allow). */
+int	resp_error_h(struct req *, int status, const char *extra,
+	    const char *type, const char *code, const char *fmt, ...)
+	    __attribute__((format(printf, 6, 7)));
+const char *resp_status_text(int);
+
+/* Release what a request holds; the struct itself belongs to the caller. */
+void	req_free(struct req *);
+
+#endif

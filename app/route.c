@@ -1,0 +1,350 @@
+/*
+ * route.c: method + path -> handler, through one static table (kcgi's
+ * disps[PAGE__MAX]).  Also authentication, CORS preflight, body parsing and
+ * the one place that maps a handler's negative errno to a status.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "cfg.h"
+#include "crypto.h"
+#include "handlers.h"
+#include "log.h"
+#include "req.h"
+#include "route.h"
+#include "store.h"
+#include "util.h"
+#include "xmalloc.h"
+
+#define JSON_MAX_DEPTH	64
+
+static const struct route routes[ROUTE__MAX] = {
+	[ROUTE_HEALTH] = { "/health", M_GET | M_HEAD, AUTH_NONE, 0,
+	    handle_health },
+	[ROUTE_V1_HEALTH] = { "/v1/health", M_GET | M_HEAD, AUTH_NONE, 0,
+	    handle_health },
+	[ROUTE_HEALTH_DEEP] = { "/health/deep", M_GET, AUTH_ADMIN, 0,
+	    handle_health_deep },
+	[ROUTE_V1_HEALTH_DEEP] = { "/v1/health/deep", M_GET, AUTH_ADMIN, 0,
+	    handle_health_deep },
+};
+
+/* The families every route lives under; anything before them is a mount prefix. */
+static int
+is_root_segment(const char *s, size_t n)
+{
+	return (n == 2 && strncmp(s, "v1", 2) == 0) ||
+	    (n == 6 && strncmp(s, "health", 6) == 0) ||
+	    (n == 5 && strncmp(s, "admin", 5) == 0);
+}
+
+const char *
+route_path(const char *uri, const char *script, const char *pinfo,
+    char *buf, size_t bufsz)
+{
+	const char	*p, *seg, *e;
+	size_t		 n;
+
+	if (pinfo != NULL && *pinfo != '\0')
+		p = pinfo;
+	else if (uri != NULL && *uri != '\0')
+		p = uri;
+	else if (script != NULL)
+		p = script;
+	else
+		p = "/";
+	n = strcspn(p, "?#");
+	if (n >= bufsz)
+		n = bufsz - 1;
+	memcpy(buf, p, n);
+	buf[n] = '\0';
+	/* Collapse a trailing slash: /v1/models/ is /v1/models. */
+	while (n > 1 && buf[n - 1] == '/')
+		buf[--n] = '\0';
+	/* Skip a mount prefix: /qwenrelay/v1/models -> /v1/models. */
+	for (seg = buf; *seg == '/'; seg = e) {
+		e = strchr(seg + 1, '/');
+		if (e == NULL)
+			e = seg + strlen(seg);
+		if (is_root_segment(seg + 1, (size_t)(e - seg - 1)))
+			return seg;
+		if (*e == '\0')
+			break;
+	}
+	return buf;
+}
+
+/* Match pattern against path; a "*" segment is copied into param. */
+static int
+route_match(const char *pat, const char *path, char *param, size_t psz)
+{
+	const char	*star = strchr(pat, '*');
+	size_t		 pre, suf, plen = strlen(path), n;
+
+	if (star == NULL)
+		return strcmp(pat, path) == 0;
+	pre = (size_t)(star - pat);
+	suf = strlen(star + 1);
+	if (plen < pre + suf + 1 || strncmp(pat, path, pre) != 0 ||
+	    strcmp(path + plen - suf, star + 1) != 0)
+		return 0;
+	n = plen - pre - suf;
+	if (n >= psz || memchr(path + pre, '/', n) != NULL)
+		return 0;
+	memcpy(param, path + pre, n);
+	param[n] = '\0';
+	return valid_ident(param, psz - 1);
+}
+
+static void
+allow_header(unsigned int m, char *buf, size_t sz)
+{
+	static const struct { unsigned int bit; const char *name; } names[] = {
+		{ M_GET, "GET" }, { M_HEAD, "HEAD" }, { M_POST, "POST" },
+		{ M_PUT, "PUT" }, { M_PATCH, "PATCH" }, { M_DELETE, "DELETE" },
+	};
+	size_t	i, n = 0;
+	int	w;
+
+	buf[0] = '\0';
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if ((m & names[i].bit) == 0)
+			continue;
+		w = snprintf(buf + n, sz - n, "%s, ", names[i].name);
+		if (w < 0 || (size_t)w >= sz - n)
+			return;
+		n += (size_t)w;
+	}
+	snprintf(buf + n, sz - n, "OPTIONS");
+}
+
+static enum auth_level
+family_auth(const char *path)
+{
+	if (strncmp(path, "/v1/", 4) == 0 || strcmp(path, "/v1") == 0)
+		return AUTH_CLIENT;
+	if (strncmp(path, "/admin/", 7) == 0 || strcmp(path, "/admin") == 0)
+		return AUTH_ADMIN;
+	return AUTH_NONE;
+}
+
+/*
+ * Check the client key.  Returns 0 with r->client set (or auth disabled),
+ * or answers 401/403/503 itself and returns -1.
+ */
+static int
+authenticate(struct req *r, enum auth_level need)
+{
+	unsigned char		 h[CRYPTO_SHA256_LEN];
+	struct client_key	*k = NULL;
+	int			 rc;
+
+	if (need == AUTH_NONE)
+		return 0;
+	if (r->srv->cfg->auth_disabled) {
+		r->admin = 1;
+		return 0;
+	}
+	if (r->auth == NULL || *r->auth == '\0') {
+		resp_error(r, 401, "invalid_request_error", "missing_api_key",
+		    "No API key given. Send 'Authorization: Bearer <key>'; "
+		    "create a key with 'qwenrelay keys add NAME'.");
+		return -1;
+	}
+	if (r->srv->st == NULL) {
+		resp_error(r, 503, "server_error", "store_unavailable",
+		    "The state store cannot be opened; see the server log.");
+		return -1;
+	}
+	crypto_sha256(r->auth, strlen(r->auth), h);
+	rc = store_key_find(r->srv->st, h, &k);
+	/* The lookup is by hash; confirm it in constant time all the same. */
+	if (rc != 0 || !crypto_ct_eq(k->hash, h, sizeof(h))) {
+		client_key_free(k);
+		if (rc != 0 && rc != -ENOENT) {
+			resp_error(r, 503, "server_error", "store_unavailable",
+			    "Cannot check the API key: %s.", store_strerror(rc));
+			return -1;
+		}
+		resp_error(r, 401, "invalid_request_error", "invalid_api_key",
+		    "Incorrect API key provided. Check the key, or create one "
+		    "with 'qwenrelay keys add NAME'.");
+		return -1;
+	}
+	r->client = k;
+	r->admin = k->admin;
+	store_key_touch(r->srv->st, h, now_ms());
+	if (need == AUTH_ADMIN && !k->admin) {
+		resp_error(r, 403, "invalid_request_error", "admin_required",
+		    "This route needs an admin key ('qwenrelay keys add NAME "
+		    "--admin').");
+		return -1;
+	}
+	return 0;
+}
+
+struct json_object *
+parse_json_object(const char *s, size_t n, const char **why)
+{
+	json_tokener		*tok;
+	json_object		*o;
+	enum json_tokener_error	 e;
+
+	*why = NULL;
+	if (n > 0x7fffffff || strlen(s) != n) {
+		*why = "the body contains a NUL byte";
+		return NULL;
+	}
+	tok = json_tokener_new_ex(JSON_MAX_DEPTH);
+	o = json_tokener_parse_ex(tok, s, (int)n);
+	e = json_tokener_get_error(tok);
+	if (e == json_tokener_success && tok->char_offset < (int)n) {
+		/* Trailing bytes after the value: only whitespace is fine. */
+		const char *p = s + tok->char_offset;
+		while (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')
+			p++;
+		if (*p != '\0')
+			e = json_tokener_error_parse_unexpected;
+	}
+	if (e == json_tokener_continue)
+		e = json_tokener_error_parse_eof;
+	json_tokener_free(tok);
+	if (e != json_tokener_success) {
+		json_object_put(o);
+		*why = e == json_tokener_error_depth ?
+		    "nested too deeply" : json_tokener_error_desc(e);
+		return NULL;
+	}
+	if (!json_object_is_type(o, json_type_object)) {
+		json_object_put(o);
+		*why = "expected a JSON object";
+		return NULL;
+	}
+	return o;
+}
+
+static void
+preflight(struct req *r, unsigned int methods)
+{
+	char	allow[128], hdr[1024];
+
+	allow_header(methods, allow, sizeof(allow));
+	snprintf(hdr, sizeof(hdr),
+	    "Access-Control-Allow-Methods: %s\r\n"
+	    "Access-Control-Allow-Headers: %s\r\n"
+	    "Access-Control-Max-Age: 600\r\n"
+	    "Allow: %s\r\nContent-Length: 0\r\n",
+	    allow, "authorization, content-type, x-api-key, "
+	    "openai-organization, openai-project, x-stainless-os, "
+	    "x-stainless-lang, x-stainless-package-version, "
+	    "x-stainless-runtime, x-stainless-runtime-version, "
+	    "x-stainless-arch, x-stainless-retry-count, "
+	    "x-stainless-timeout", allow);
+	resp_open(r, 204, "text/plain", hdr);
+}
+
+/* The one place a negative errno from a handler becomes a status. */
+static void
+answer_errno(struct req *r, int rc)
+{
+	switch (rc) {
+	case -EINVAL:
+		resp_error(r, 400, "invalid_request_error", "invalid_request",
+		    "The request is not valid for this route.");
+		break;
+	case -EACCES:
+	case -EPERM:
+		resp_error(r, 403, "invalid_request_error", "forbidden",
+		    "Not allowed.");
+		break;
+	case -ENOENT:
+		resp_error(r, 404, "invalid_request_error", "not_found",
+		    "No such resource.");
+		break;
+	case -ENOSPC:
+		resp_error(r, 507, "server_error", "store_full",
+		    "The state store is full; raise store_map_size_mb.");
+		break;
+	default:
+		resp_error(r, 500, "server_error", "internal_error",
+		    "Internal error; see the server log.");
+		log_err("%s %s: handler failed: %s", r->method_name, r->path,
+		    strerror(-rc));
+		break;
+	}
+}
+
+void
+dispatch(struct req *r)
+{
+	const struct route	*rt = NULL;
+	unsigned int		 allowed = 0;
+	char			 allow[128], hdr[256];
+	const char		*why;
+	size_t			 i;
+	int			 rc;
+
+	for (i = 0; i < ROUTE__MAX; i++) {
+		char param[sizeof(r->param)];
+		if (!route_match(routes[i].pattern, r->path, param,
+		    sizeof(param)))
+			continue;
+		allowed |= routes[i].methods;
+		if ((routes[i].methods & r->method) && rt == NULL) {
+			rt = &routes[i];
+			memcpy(r->param, param, sizeof(param));
+		}
+	}
+
+	if (r->method == M_OPTIONS) {
+		if (allowed == 0 && family_auth(r->path) == AUTH_NONE) {
+			resp_error(r, 404, "invalid_request_error",
+			    "not_found", "Unknown path %.200s.", r->path);
+			return;
+		}
+		preflight(r, allowed ? allowed : M_GET | M_POST);
+		return;
+	}
+	/* Under /v1 and /admin, who you are is checked before what exists. */
+	if (rt == NULL) {
+		if (authenticate(r, family_auth(r->path)) != 0)
+			return;
+		if (allowed == 0) {
+			resp_error(r, 404, "invalid_request_error",
+			    "not_found", "Unknown path %.200s. The API is "
+			    "under /v1 (for example /v1/chat/completions).",
+			    r->path);
+			return;
+		}
+		allow_header(allowed, allow, sizeof(allow));
+		snprintf(hdr, sizeof(hdr), "Allow: %s\r\n", allow);
+		resp_error_h(r, 405, hdr, "invalid_request_error",
+		    "method_not_allowed", "Method %s is not allowed on %.200s; "
+		    "use %s.", r->method_name, r->path, allow);
+		return;
+	}
+	if (authenticate(r, rt->auth) != 0)
+		return;
+	if (rt->json_body && (r->method & (M_POST | M_PUT | M_PATCH))) {
+		if (r->body_len == 0) {
+			resp_error(r, 400, "invalid_request_error",
+			    "invalid_json", "The request needs a JSON body.");
+			return;
+		}
+		if ((r->json = parse_json_object(r->body, r->body_len,
+		    &why)) == NULL) {
+			resp_error(r, 400, "invalid_request_error",
+			    "invalid_json", "The body is not valid JSON: %s.",
+			    why);
+			return;
+		}
+	}
+	rc = rt->handler(r);
+	if (rc < 0 && !r->opened)
+		answer_errno(r, rc);
+}

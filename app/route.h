@@ -1,0 +1,45 @@
+/*
+ * route.h: the static route table and the dispatcher.
+ */
+#ifndef QR_ROUTE_H
+#define QR_ROUTE_H
+
+struct req;
+
+enum auth_level {
+	AUTH_NONE = 0,
+	AUTH_CLIENT,
+	AUTH_ADMIN
+};
+
+enum route_id {
+	ROUTE_HEALTH,
+	ROUTE_V1_HEALTH,
+	ROUTE_HEALTH_DEEP,
+	ROUTE_V1_HEALTH_DEEP,
+	ROUTE__MAX
+};
+
+struct route {
+	const char	*pattern;	/* "*" stands for one {id} segment */
+	unsigned int	 methods;	/* enum http_method bits */
+	enum auth_level	 auth;
+	int		 json_body;	/* parse the body as a JSON object */
+	int		(*handler)(struct req *);
+};
+
+/*
+ * The path to route on, from what the web server passed: PATH_INFO when
+ * set, else REQUEST_URI without the query, with any mount prefix before
+ * /v1, /health or /admin removed.  Writes into buf.
+ */
+const char *route_path(const char *request_uri, const char *script_name,
+	    const char *path_info, char *buf, size_t bufsz);
+
+/* Route, authenticate, validate and call the handler; always answers. */
+void	dispatch(struct req *);
+
+/* Parse JSON with bounded depth; NULL if malformed or not an object. */
+struct json_object *parse_json_object(const char *, size_t, const char **why);
+
+#endif

@@ -1,0 +1,42 @@
+# deploy/deps.sh: sourced by deploy/up and deploy/check.  Installs, with
+# apt-get, whatever of the build and run dependencies is missing.
+QR_BUILD_PKGS="build-essential autoconf automake pkg-config libfcgi-dev
+ libcurl4-openssl-dev libjson-c-dev liblmdb-dev libssl-dev"
+QR_RUN_PKGS="lighttpd curl"
+QR_TEST_PKGS="python3 nodejs npm"
+
+qr_install() {
+	missing=""
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+		    grep -q "install ok installed" || missing="$missing $p"
+	done
+	[ -z "$missing" ] && return 0
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "qwenrelay: missing packages:$missing" >&2
+		echo "qwenrelay: run as root, or: sudo apt-get install$missing" >&2
+		exit 1
+	fi
+	echo "==> installing:$missing"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq || true
+	# shellcheck disable=SC2086
+	apt-get install -y -qq --no-install-recommends $missing >/dev/null
+}
+
+# Configure (once) and build in the source tree.
+qr_build() {
+	cd "$QR_TOP" || exit 1
+	if [ ! -x configure ] || [ configure.ac -nt configure ]; then
+		echo "==> autogen"
+		./autogen.sh >/dev/null 2>&1 || { ./autogen.sh; exit 1; }
+	fi
+	if [ ! -f Makefile ] || [ "$(cat .qr-configured 2>/dev/null)" != "$*" ]; then
+		echo "==> configure $*"
+		# shellcheck disable=SC2068
+		./configure -q $@ || exit 1
+		echo "$*" > .qr-configured
+	fi
+	echo "==> make"
+	make -j"$(nproc)" >/dev/null || make || exit 1
+}

@@ -1,0 +1,14 @@
+/*
+ * handlers.h: one handler per route family; each file exports only its
+ * handle_<name>().  A handler returns 0 after writing a complete response,
+ * or a negative errno having written nothing (the dispatcher answers).
+ */
+#ifndef QR_HANDLERS_H
+#define QR_HANDLERS_H
+
+struct req;
+
+int	handle_health(struct req *);
+int	handle_health_deep(struct req *);
+
+#endif

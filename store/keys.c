@@ -1,0 +1,239 @@
+/*
+ * keys.c: client API keys.
+ *
+ * keys db:  sha256(key) -> {"v":1,"name":..,"admin":bool,"created":ms}
+ * counters (stats env): "k" + sha256(key) -> {"v":1,"last_used":ms,"n":count}
+ * A key's name is unique; lookups by name scan (there are few keys).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_int.h"
+#include "xmalloc.h"
+
+void
+client_key_free(struct client_key *k)
+{
+	if (k == NULL)
+		return;
+	free(k->name);
+	free(k);
+}
+
+void
+client_key_list_free(struct client_key **l, size_t n)
+{
+	size_t	i;
+
+	if (l == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		client_key_free(l[i]);
+	free(l);
+}
+
+static struct client_key *
+key_from_json(const void *hash, json_object *o)
+{
+	struct client_key	*k;
+	const char		*name = jget_str(o, "name");
+	json_object		*a;
+
+	if (name == NULL)
+		return NULL;
+	k = xcalloc(1, sizeof(*k));
+	memcpy(k->hash, hash, STORE_HASH_LEN);
+	k->name = xstrdup(name);
+	k->admin = json_object_object_get_ex(o, "admin", &a) &&
+	    json_object_get_boolean(a);
+	k->created_ms = jget_i64(o, "created", 0);
+	return k;
+}
+
+static void
+key_counters(struct store *st, struct client_key *k)
+{
+	struct txn	 t;
+	json_object	*o;
+	unsigned char	 sk[1 + STORE_HASH_LEN];
+
+	sk[0] = 'k';
+	memcpy(sk + 1, k->hash, STORE_HASH_LEN);
+	if (txn_begin_stats(&t, st, true) != 0)
+		return;
+	if (txn_get_json(&t, st->sdbi, sk, sizeof(sk), &o) == 0) {
+		k->last_used_ms = jget_i64(o, "last_used", 0);
+		k->requests = jget_i64(o, "n", 0);
+		json_object_put(o);
+	}
+	txn_abort(&t);
+}
+
+static int
+find_name(struct txn *t, const char *name, unsigned char hash[STORE_HASH_LEN])
+{
+	MDB_cursor	*c;
+	MDB_val		 k, v;
+	json_object	*o;
+	int		 rc, found = 0;
+
+	if ((rc = mdb_cursor_open(t->txn, t->st->dbi[DB_KEYS], &c)) != 0)
+		return store_mdb_err(rc);
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && !found;
+	    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		char *s = xstrndup(v.mv_data, v.mv_size);
+		o = json_tokener_parse(s);
+		free(s);
+		const char *n = jget_str(o, "name");
+		if (n != NULL && strcmp(n, name) == 0 &&
+		    k.mv_size == STORE_HASH_LEN) {
+			memcpy(hash, k.mv_data, STORE_HASH_LEN);
+			found = 1;
+		}
+		json_object_put(o);
+	}
+	mdb_cursor_close(c);
+	return found ? 0 : -ENOENT;
+}
+
+int
+store_key_add(struct store *st, const unsigned char hash[STORE_HASH_LEN],
+    const char *name, int admin, int64_t now)
+{
+	struct txn	 t;
+	json_object	*o;
+	unsigned char	 other[STORE_HASH_LEN];
+	int		 rc;
+
+	if (txn_begin(&t, st, false) != 0)
+		return t.ret;
+	if (find_name(&t, name, other) == 0) {
+		txn_abort(&t);
+		return -EEXIST;
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "v", json_object_new_int(1));
+	json_object_object_add(o, "name", json_object_new_string(name));
+	json_object_object_add(o, "admin", json_object_new_boolean(admin));
+	json_object_object_add(o, "created", json_object_new_int64(now));
+	rc = txn_put_json(&t, st->dbi[DB_KEYS], hash, STORE_HASH_LEN, o);
+	json_object_put(o);
+	if (rc != 0) {
+		txn_abort(&t);
+		return rc;
+	}
+	return txn_commit(&t);
+}
+
+int
+store_key_find(struct store *st, const unsigned char hash[STORE_HASH_LEN],
+    struct client_key **out)
+{
+	struct txn	 t;
+	json_object	*o;
+	int		 rc;
+
+	if (txn_begin(&t, st, true) != 0)
+		return t.ret;
+	rc = txn_get_json(&t, st->dbi[DB_KEYS], hash, STORE_HASH_LEN, &o);
+	txn_abort(&t);
+	if (rc != 0)
+		return rc;
+	*out = key_from_json(hash, o);
+	json_object_put(o);
+	return *out == NULL ? -EINVAL : 0;
+}
+
+static int
+key_cmp(const void *a, const void *b)
+{
+	const struct client_key *const *x = a, *const *y = b;
+
+	return strcmp((*x)->name, (*y)->name);
+}
+
+int
+store_key_list(struct store *st, struct client_key ***out, size_t *n)
+{
+	struct txn		  t;
+	MDB_cursor		 *c;
+	MDB_val			  k, v;
+	struct client_key	**l = NULL, *ck;
+	size_t			  cnt = 0, i;
+	int			  rc;
+
+	*out = NULL;
+	*n = 0;
+	if (txn_begin(&t, st, true) != 0)
+		return t.ret;
+	if ((rc = mdb_cursor_open(t.txn, st->dbi[DB_KEYS], &c)) != 0) {
+		txn_abort(&t);
+		return store_mdb_err(rc);
+	}
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		char *s = xstrndup(v.mv_data, v.mv_size);
+		json_object *o = json_tokener_parse(s);
+		free(s);
+		if (k.mv_size == STORE_HASH_LEN &&
+		    (ck = key_from_json(k.mv_data, o)) != NULL) {
+			l = xrealloc(l, (cnt + 1) * sizeof(*l));
+			l[cnt++] = ck;
+		}
+		json_object_put(o);
+	}
+	mdb_cursor_close(c);
+	txn_abort(&t);
+	for (i = 0; i < cnt; i++)
+		key_counters(st, l[i]);
+	if (cnt > 1)
+		qsort(l, cnt, sizeof(*l), key_cmp);
+	*out = l;
+	*n = cnt;
+	return 0;
+}
+
+int
+store_key_revoke(struct store *st, const char *name)
+{
+	struct txn	t;
+	unsigned char	hash[STORE_HASH_LEN];
+	int		rc;
+
+	if (txn_begin(&t, st, false) != 0)
+		return t.ret;
+	if ((rc = find_name(&t, name, hash)) != 0) {
+		txn_abort(&t);
+		return rc;
+	}
+	txn_del(&t, st->dbi[DB_KEYS], hash, STORE_HASH_LEN);
+	return txn_commit(&t);
+}
+
+int
+store_key_touch(struct store *st, const unsigned char hash[STORE_HASH_LEN],
+    int64_t now)
+{
+	struct txn	 t;
+	json_object	*o = NULL;
+	unsigned char	 sk[1 + STORE_HASH_LEN];
+
+	sk[0] = 'k';
+	memcpy(sk + 1, hash, STORE_HASH_LEN);
+	if (txn_begin_stats(&t, st, false) != 0)
+		return t.ret;
+	if (txn_get_json(&t, st->sdbi, sk, sizeof(sk), &o) != 0) {
+		t.ret = 0;
+		o = json_object_new_object();
+		json_object_object_add(o, "v", json_object_new_int(1));
+	}
+	json_object_object_add(o, "last_used", json_object_new_int64(now));
+	json_object_object_add(o, "n",
+	    json_object_new_int64(jget_i64(o, "n", 0) + 1));
+	txn_put_json(&t, st->sdbi, sk, sizeof(sk), o);
+	json_object_put(o);
+	return txn_commit(&t);
+}

@@ -1,0 +1,66 @@
+/*
+ * store_int.h: what the files of store/ share among themselves.
+ *
+ * A transaction carries a sticky error (Knot DNS's knot_lmdb_txn_t): once
+ * an operation fails, later ones do nothing and commit aborts, so callers
+ * write begin; op; op; return txn_commit(&t).
+ */
+#ifndef QR_STORE_INT_H
+#define QR_STORE_INT_H
+
+#include <stdbool.h>
+
+#include <json-c/json.h>
+#include <lmdb.h>
+
+#include "store.h"
+
+enum store_db {
+	DB_META = 0,
+	DB_KEYS,
+	DB_ACCOUNTS,
+	DB_MARKS,
+	DB_LOGINS,
+	DB_SEEN,	/* refresh-token hashes -> account id */
+	DB__MAX
+};
+
+struct store {
+	MDB_env		*env;
+	MDB_dbi		 dbi[DB__MAX];
+	MDB_env		*senv;		/* stats, MDB_NOSYNC */
+	MDB_dbi		 sdbi;
+	char		*dir;
+};
+
+struct txn {
+	struct store	*st;
+	MDB_txn		*txn;
+	MDB_env		*env;
+	int		 ret;
+	bool		 rdonly;
+};
+
+int	 store_mdb_err(int);
+
+int	 txn_begin(struct txn *, struct store *, bool rdonly);
+int	 txn_begin_stats(struct txn *, struct store *, bool rdonly);
+int	 txn_commit(struct txn *);
+void	 txn_abort(struct txn *);
+
+/* Point val at the record (valid until the txn ends); -ENOENT if absent. */
+int	 txn_get(struct txn *, MDB_dbi, const void *k, size_t klen, MDB_val *val);
+int	 txn_put(struct txn *, MDB_dbi, const void *k, size_t klen,
+	    const void *v, size_t vlen, unsigned int flags);
+int	 txn_del(struct txn *, MDB_dbi, const void *k, size_t klen);
+/* Parse a JSON record into a new object (caller puts). */
+int	 txn_get_json(struct txn *, MDB_dbi, const void *k, size_t klen,
+	    json_object **);
+int	 txn_put_json(struct txn *, MDB_dbi, const void *k, size_t klen,
+	    json_object *);
+
+/* Versioned JSON helpers. */
+int64_t	 jget_i64(json_object *, const char *, int64_t def);
+const char *jget_str(json_object *, const char *);
+
+#endif

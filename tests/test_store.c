@@ -1,0 +1,74 @@
+/* test_store.c: the LMDB store in a temporary directory. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "store.h"
+#include "tap.h"
+
+int
+main(void)
+{
+	struct store_opts	  so = { 16, 64 };
+	struct store		 *st;
+	struct store_stats	  ss;
+	struct client_key	 *k = NULL, **l;
+	struct stat		  sb;
+	unsigned char		  h1[32], h2[32];
+	char			  err[256], path[512];
+	size_t			  n;
+
+	plan_lazy();
+	snprintf(path, sizeof(path), "%s/state", test_tmpdir());
+	if (store_open(&st, path, &so, err, sizeof(err)) != 0)
+		bail("store_open: %s", err);
+	ok(stat(path, &sb) == 0 && (sb.st_mode & 0777) == 0700,
+	    "state dir is 0700");
+	snprintf(path, sizeof(path), "%s/state/data.mdb", test_tmpdir());
+	ok(stat(path, &sb) == 0 && (sb.st_mode & 0777) == 0600,
+	    "data.mdb is 0600");
+	is_int(0, store_stats(st, &ss), "stats");
+	is_int(STORE_SCHEMA_VERSION, ss.schema, "schema version written");
+
+	memset(h1, 1, sizeof(h1));
+	memset(h2, 2, sizeof(h2));
+	is_int(0, store_key_add(st, h1, "alice", 0, 1000), "add alice");
+	is_int(0, store_key_add(st, h2, "root", 1, 2000), "add root");
+	is_int(-EEXIST, store_key_add(st, h2, "alice", 0, 3000),
+	    "names are unique");
+	is_int(0, store_key_find(st, h2, &k), "find by hash");
+	ok(k != NULL && strcmp(k->name, "root") == 0 && k->admin &&
+	    k->created_ms == 2000, "record round-trips");
+	client_key_free(k);
+	memset(h2, 3, sizeof(h2));
+	is_int(-ENOENT, store_key_find(st, h2, &k), "unknown hash");
+	is_int(0, store_key_touch(st, h1, 5000), "touch");
+	is_int(0, store_key_touch(st, h1, 6000), "touch again");
+	is_int(0, store_key_list(st, &l, &n), "list");
+	is_int(2, (long long)n, "two keys");
+	ok(n == 2 && strcmp(l[0]->name, "alice") == 0 &&
+	    l[0]->last_used_ms == 6000 && l[0]->requests == 2,
+	    "list sorted, with counters from the stats env");
+	client_key_list_free(l, n);
+	is_int(0, store_key_revoke(st, "alice"), "revoke");
+	is_int(-ENOENT, store_key_revoke(st, "alice"), "revoke twice");
+	is_int(-ENOENT, store_key_find(st, h1, &k), "revoked key is gone");
+	store_close(st);
+
+	/* Reopen: everything committed is still there. */
+	snprintf(path, sizeof(path), "%s/state", test_tmpdir());
+	if (store_open(&st, path, &so, err, sizeof(err)) != 0)
+		bail("reopen: %s", err);
+	memset(h2, 2, sizeof(h2));
+	is_int(0, store_key_find(st, h2, &k), "key survives reopen");
+	client_key_free(k);
+	store_close(st);
+
+	ok(store_open(&st, "/proc/nope/state", &so, err, sizeof(err)) != 0 &&
+	    strstr(err, "/proc/nope") != NULL, "unopenable dir names itself");
+	return 0;
+}
