@@ -224,27 +224,42 @@ crypto_key_load(const char *path, int create,
 
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd == -1 && errno == ENOENT && create) {
-		if (crypto_random(key, CRYPTO_SEAL_KEY_LEN) != 0) {
-			snprintf(err, errlen, "no random bytes for a new key");
+		/*
+		 * Write a temporary file, then link(2) it into place: the key
+		 * appears whole or not at all, and when two workers race the
+		 * loser reads the winner's key instead of making its own.
+		 */
+		char tmp[4096];
+
+		if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path,
+		    (long)getpid()) >= sizeof(tmp) ||
+		    crypto_random(key, CRYPTO_SEAL_KEY_LEN) != 0) {
+			snprintf(err, errlen, "cannot make a new key for %s",
+			    path);
 			return -EIO;
 		}
-		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		unlink(tmp);
+		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		if (fd == -1) {
 			rc = -errno;
-			snprintf(err, errlen, "cannot create %s: %s", path,
+			snprintf(err, errlen, "cannot create %s: %s", tmp,
 			    strerror(errno));
 			return rc;
 		}
-		if (write(fd, key, CRYPTO_SEAL_KEY_LEN) != CRYPTO_SEAL_KEY_LEN ||
-		    fsync(fd) == -1) {
-			rc = -errno;
-			close(fd);
-			unlink(path);
-			snprintf(err, errlen, "cannot write %s", path);
-			return rc ? rc : -EIO;
-		}
+		rc = write(fd, key, CRYPTO_SEAL_KEY_LEN) == CRYPTO_SEAL_KEY_LEN &&
+		    fsync(fd) == 0 ? 0 : -EIO;
 		close(fd);
-		return 0;
+		if (rc == 0 && link(tmp, path) == -1)
+			rc = errno == EEXIST ? 1 : -errno;
+		unlink(tmp);
+		if (rc == 0)
+			return 0;
+		xwipe(key, CRYPTO_SEAL_KEY_LEN);
+		if (rc < 0) {
+			snprintf(err, errlen, "cannot write %s", path);
+			return rc;
+		}
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	}
 	if (fd == -1) {
 		rc = -errno;

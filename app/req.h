@@ -42,6 +42,9 @@ struct server {
 	struct store		*st;		/* NULL if the store failed to open */
 	char			 st_err[256];	/* why it failed */
 	void			*upstream;	/* per-worker upstream client */
+	unsigned char		 seal_key[32];	/* tokens at rest */
+	int			 have_key;	/* seal_key loaded */
+	char			 key_err[256];	/* why not */
 	int64_t			 started_ms;
 	unsigned long		 served;
 };

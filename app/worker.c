@@ -17,6 +17,7 @@
 #include <curl/curl.h>
 #include <fcgiapp.h>
 
+#include "accounts.h"
 #include "cfg.h"
 #include "log.h"
 #include "req.h"
@@ -214,6 +215,13 @@ worker_run(const struct cfg *cfg, int fd)
 		log_err("store: %s", srv.st_err);
 		srv.st = NULL;
 	}
+	if (srv.st != NULL) {
+		if (accounts_key_load(cfg, srv.st, srv.seal_key, srv.key_err,
+		    sizeof(srv.key_err)) == 0)
+			srv.have_key = 1;
+		else
+			log_err("sealing key: %s", srv.key_err);
+	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (FCGX_Init() != 0) {
 		log_err("FCGX_Init failed");
@@ -237,6 +245,7 @@ worker_run(const struct cfg *cfg, int fd)
 			break;
 	}
 	FCGX_Free(&fr, 0);
+	xwipe(srv.seal_key, sizeof(srv.seal_key));
 	store_close(srv.st);
 	curl_global_cleanup();
 	return 0;

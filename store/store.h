@@ -20,6 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct json_object;
+
 #define STORE_SCHEMA_VERSION	1
 #define STORE_HASH_LEN		32
 
@@ -77,5 +79,114 @@ int	store_key_touch(struct store *, const unsigned char hash[STORE_HASH_LEN],
 	    int64_t now);
 void	client_key_free(struct client_key *);
 void	client_key_list_free(struct client_key **, size_t);
+
+
+/*
+ * Accounts.  Tokens are stored sealed (app/ seals them); the store never
+ * sees a token in clear.  status is "active", "disabled" or "needs_login".
+ * Counters come from the stats env and are filled in by get and list.
+ */
+struct account {
+	char		 id[24];
+	char		*provider;
+	char		*label;
+	char		**models;		/* NULL-terminated; may be empty */
+	char		*access_sealed;		/* sealed access token or API key */
+	char		*refresh_sealed;	/* sealed refresh token, or NULL */
+	char		*base_url;		/* resource_url (qwen) or base URL */
+	int64_t		 expires_at;		/* ms; 0 = does not expire */
+	int64_t		 created_at;
+	char		*status;
+	char		*status_reason;		/* why needs_login/disabled, or NULL */
+	char		*last_error;
+	int64_t		 lease_until;		/* refresh lease, ms */
+	int64_t		 lease_pid;
+	int64_t		 refreshed_at;
+	/* set by an update callback: remember this retired refresh-token hash */
+	unsigned char	 seen_add[STORE_HASH_LEN];
+	int		 has_seen_add;
+	/* counters (stats env) */
+	int64_t		 last_used_at;
+	int64_t		 total_requests;
+	int64_t		 prompt_tokens;
+	int64_t		 completion_tokens;
+	int64_t		 errors;
+};
+
+void	account_free(struct account *);
+void	account_list_free(struct account **, size_t);
+
+/*
+ * Add a new account in one write transaction.  Fails with -EEXIST (and the
+ * existing id in dup_id) when refresh_hash is already known, current or
+ * retired; -EDQUOT when max accounts exist already (count in *count).
+ * refresh_hash may be NULL (API-key accounts: then key_hash dedups).
+ */
+int	store_account_add(struct store *, const struct account *,
+	    const unsigned char *refresh_hash, long long max, size_t *count,
+	    char dup_id[24]);
+int	store_account_get(struct store *, const char *id, struct account **);
+/* All accounts in creation order. */
+int	store_account_list(struct store *, struct account ***, size_t *);
+int	store_account_count(struct store *, size_t *);
+/* Delete an account, its marks, its retired-token hashes; -ENOENT if absent. */
+int	store_account_del(struct store *, const char *id);
+/*
+ * Read-modify-write one account in one short write transaction.  fn gets
+ * the current record; returns 0 to write it back, 1 to leave it unchanged,
+ * or a negative errno to abort (returned).  Never call network I/O in fn.
+ */
+int	store_account_update(struct store *, const char *id,
+	    int (*fn)(struct account *, void *), void *);
+/* Which account a (current or retired) refresh-token hash belongs to. */
+int	store_seen_find(struct store *, const unsigned char hash[STORE_HASH_LEN],
+	    char id[24]);
+
+/* Usage counters, in the stats env (no fsync). */
+struct usage {
+	int64_t		requests;
+	int64_t		prompt_tokens;
+	int64_t		completion_tokens;
+	int64_t		errors;
+	const char	*error_class;	/* counted under errors_by_class */
+	int64_t		when;
+};
+int	store_usage_add(struct store *, char kind, const char *id,
+	    const struct usage *);
+/* Counters as a JSON text (caller frees), or -ENOENT. */
+int	store_usage_get(struct store *, char kind, const char *id, char **json);
+
+/* Rate-limit marks per (account, model). */
+struct mark {
+	char		 account[24];
+	char		*model;
+	int64_t		 resets_at;	/* ms */
+	int64_t		 hits;		/* consecutive */
+	char		*reason;	/* "rate_limit", "quota", ... */
+};
+int	store_mark_set(struct store *, const struct mark *);
+int	store_mark_clear(struct store *, const char *account, const char *model);
+/* All marks (expired ones too; the caller compares resets_at). */
+int	store_mark_list(struct store *, struct mark **, size_t *);
+void	mark_list_free(struct mark *, size_t);
+
+/* Small named values in meta (sticky pointer, cursors) and in stats. */
+int	store_meta_get(struct store *, const char *key, char *buf, size_t sz);
+int	store_meta_put(struct store *, const char *key, const char *val);
+/* Atomically add delta to a counter in the stats env; the new value in *out. */
+int	store_stats_incr(struct store *, const char *key, int64_t delta,
+	    int64_t *out);
+
+/*
+ * Pending device logins, as JSON objects with at least "expires_at" (ms).
+ * update works like store_account_update but on the JSON record.
+ */
+int	store_login_put(struct store *, const char *id, const char *json);
+int	store_login_get(struct store *, const char *id, char **json);
+int	store_login_update(struct store *, const char *id,
+	    int (*fn)(struct json_object *, void *), void *);
+int	store_login_del(struct store *, const char *id);
+/* Delete logins whose expires_at is before now; returns how many. */
+int	store_login_purge(struct store *, int64_t now);
 
 #endif

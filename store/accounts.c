@@ -1,0 +1,521 @@
+/*
+ * accounts.c: provider accounts, retired refresh-token hashes, usage
+ * counters.
+ *
+ * accounts db: id -> {"v":1, "id", "provider", "label", "models":[..],
+ *     "access":sealed, "refresh":sealed|null, "base_url", "expires_at",
+ *     "created_at", "status", "status_reason", "last_error",
+ *     "lease_until", "lease_pid", "refreshed_at"}
+ * seen db: sha256(refresh token) -> id, for every refresh token an account
+ *     has had, so an import of a stale copy is recognised.
+ * counters (stats env): <kind> + id -> {"requests", "prompt_tokens", ...}
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_int.h"
+#include "xmalloc.h"
+
+static char *
+dup_or_null(const char *s)
+{
+	return s != NULL ? xstrdup(s) : NULL;
+}
+
+void
+account_free(struct account *a)
+{
+	size_t	i;
+
+	if (a == NULL)
+		return;
+	free(a->provider);
+	free(a->label);
+	for (i = 0; a->models != NULL && a->models[i] != NULL; i++)
+		free(a->models[i]);
+	free(a->models);
+	free(a->access_sealed);
+	free(a->refresh_sealed);
+	free(a->base_url);
+	free(a->status);
+	free(a->status_reason);
+	free(a->last_error);
+	free(a);
+}
+
+void
+account_list_free(struct account **l, size_t n)
+{
+	size_t	i;
+
+	if (l == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		account_free(l[i]);
+	free(l);
+}
+
+static struct account *
+account_from_json(json_object *o)
+{
+	struct account	*a;
+	json_object	*m;
+	const char	*id = jget_str(o, "id");
+	size_t		 i, n;
+
+	if (id == NULL || strlen(id) >= sizeof(a->id))
+		return NULL;
+	a = xcalloc(1, sizeof(*a));
+	strcpy(a->id, id);
+	a->provider = dup_or_null(jget_str(o, "provider"));
+	a->label = dup_or_null(jget_str(o, "label"));
+	a->access_sealed = dup_or_null(jget_str(o, "access"));
+	a->refresh_sealed = dup_or_null(jget_str(o, "refresh"));
+	a->base_url = dup_or_null(jget_str(o, "base_url"));
+	a->status = xstrdup(jget_str(o, "status") ? jget_str(o, "status") :
+	    "active");
+	a->status_reason = dup_or_null(jget_str(o, "status_reason"));
+	a->last_error = dup_or_null(jget_str(o, "last_error"));
+	a->expires_at = jget_i64(o, "expires_at", 0);
+	a->created_at = jget_i64(o, "created_at", 0);
+	a->lease_until = jget_i64(o, "lease_until", 0);
+	a->lease_pid = jget_i64(o, "lease_pid", 0);
+	a->refreshed_at = jget_i64(o, "refreshed_at", 0);
+	n = json_object_object_get_ex(o, "models", &m) &&
+	    json_object_is_type(m, json_type_array) ?
+	    json_object_array_length(m) : 0;
+	a->models = xcalloc(n + 1, sizeof(char *));
+	for (i = 0; i < n; i++)
+		a->models[i] = xstrdup(json_object_get_string(
+		    json_object_array_get_idx(m, i)));
+	if (a->provider == NULL)
+		a->provider = xstrdup("qwen-oauth");
+	return a;
+}
+
+static void
+add_str(json_object *o, const char *k, const char *v)
+{
+	json_object_object_add(o, k, v != NULL ? json_object_new_string(v) :
+	    NULL);
+}
+
+static json_object *
+account_to_json(const struct account *a)
+{
+	json_object	*o = json_object_new_object(), *m;
+	size_t		 i;
+
+	json_object_object_add(o, "v", json_object_new_int(1));
+	add_str(o, "id", a->id);
+	add_str(o, "provider", a->provider);
+	add_str(o, "label", a->label);
+	m = json_object_new_array();
+	for (i = 0; a->models != NULL && a->models[i] != NULL; i++)
+		json_object_array_add(m, json_object_new_string(a->models[i]));
+	json_object_object_add(o, "models", m);
+	add_str(o, "access", a->access_sealed);
+	add_str(o, "refresh", a->refresh_sealed);
+	add_str(o, "base_url", a->base_url);
+	json_object_object_add(o, "expires_at",
+	    json_object_new_int64(a->expires_at));
+	json_object_object_add(o, "created_at",
+	    json_object_new_int64(a->created_at));
+	add_str(o, "status", a->status != NULL ? a->status : "active");
+	add_str(o, "status_reason", a->status_reason);
+	add_str(o, "last_error", a->last_error);
+	json_object_object_add(o, "lease_until",
+	    json_object_new_int64(a->lease_until));
+	json_object_object_add(o, "lease_pid",
+	    json_object_new_int64(a->lease_pid));
+	json_object_object_add(o, "refreshed_at",
+	    json_object_new_int64(a->refreshed_at));
+	return o;
+}
+
+static int
+put_account(struct txn *t, const struct account *a)
+{
+	json_object	*o = account_to_json(a);
+	int		 rc;
+
+	rc = txn_put_json(t, t->st->dbi[DB_ACCOUNTS], a->id, strlen(a->id), o);
+	json_object_put(o);
+	return rc;
+}
+
+static void
+fill_usage(struct store *st, struct account *a)
+{
+	char		*s;
+	json_object	*o;
+
+	if (store_usage_get(st, 'a', a->id, &s) != 0)
+		return;
+	if ((o = json_tokener_parse(s)) != NULL) {
+		a->last_used_at = jget_i64(o, "last_used", 0);
+		a->total_requests = jget_i64(o, "requests", 0);
+		a->prompt_tokens = jget_i64(o, "prompt_tokens", 0);
+		a->completion_tokens = jget_i64(o, "completion_tokens", 0);
+		a->errors = jget_i64(o, "errors", 0);
+		json_object_put(o);
+	}
+	free(s);
+}
+
+int
+store_account_count(struct store *st, size_t *n)
+{
+	struct txn	t;
+	MDB_stat	ms;
+	int		rc;
+
+	if (txn_begin(&t, st, true) != 0)
+		return t.ret;
+	rc = mdb_stat(t.txn, st->dbi[DB_ACCOUNTS], &ms);
+	txn_abort(&t);
+	if (rc != 0)
+		return store_mdb_err(rc);
+	*n = ms.ms_entries;
+	return 0;
+}
+
+int
+store_account_add(struct store *st, const struct account *a,
+    const unsigned char *rh, long long max, size_t *count, char dup_id[24])
+{
+	struct txn	t;
+	MDB_stat	ms;
+	MDB_val		v;
+	int		rc;
+
+	if (txn_begin(&t, st, false) != 0)
+		return t.ret;
+	if (rh != NULL && txn_get(&t, st->dbi[DB_SEEN], rh, STORE_HASH_LEN,
+	    &v) == 0) {
+		size_t n = v.mv_size < 23 ? v.mv_size : 23;
+		memcpy(dup_id, v.mv_data, n);
+		dup_id[n] = '\0';
+		txn_abort(&t);
+		return -EEXIST;
+	}
+	if ((rc = mdb_stat(t.txn, st->dbi[DB_ACCOUNTS], &ms)) != 0) {
+		txn_abort(&t);
+		return store_mdb_err(rc);
+	}
+	*count = ms.ms_entries;
+	if ((long long)ms.ms_entries >= max) {
+		txn_abort(&t);
+		return -EDQUOT;
+	}
+	if (txn_get(&t, st->dbi[DB_ACCOUNTS], a->id, strlen(a->id), &v) == 0) {
+		txn_abort(&t);
+		return -EAGAIN;		/* id collision: caller picks another */
+	}
+	put_account(&t, a);
+	if (rh != NULL)
+		txn_put(&t, st->dbi[DB_SEEN], rh, STORE_HASH_LEN, a->id,
+		    strlen(a->id), 0);
+	return txn_commit(&t);
+}
+
+int
+store_account_get(struct store *st, const char *id, struct account **out)
+{
+	struct txn	 t;
+	json_object	*o;
+	int		 rc;
+
+	if (txn_begin(&t, st, true) != 0)
+		return t.ret;
+	rc = txn_get_json(&t, st->dbi[DB_ACCOUNTS], id, strlen(id), &o);
+	txn_abort(&t);
+	if (rc != 0)
+		return rc;
+	*out = account_from_json(o);
+	json_object_put(o);
+	if (*out == NULL)
+		return -EINVAL;
+	fill_usage(st, *out);
+	return 0;
+}
+
+static int
+acct_cmp(const void *x, const void *y)
+{
+	const struct account *const *a = x, *const *b = y;
+
+	if ((*a)->created_at != (*b)->created_at)
+		return (*a)->created_at < (*b)->created_at ? -1 : 1;
+	return strcmp((*a)->id, (*b)->id);
+}
+
+int
+store_account_list(struct store *st, struct account ***out, size_t *n)
+{
+	struct txn	  t;
+	MDB_cursor	 *c;
+	MDB_val		  k, v;
+	struct account	**l = NULL, *a;
+	size_t		  cnt = 0, i;
+	int		  rc;
+
+	*out = NULL;
+	*n = 0;
+	if (txn_begin(&t, st, true) != 0)
+		return t.ret;
+	if ((rc = mdb_cursor_open(t.txn, st->dbi[DB_ACCOUNTS], &c)) != 0) {
+		txn_abort(&t);
+		return store_mdb_err(rc);
+	}
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		json_tokener *tok = json_tokener_new_ex(16);
+		json_object *o = json_tokener_parse_ex(tok, v.mv_data,
+		    (int)v.mv_size);
+		json_tokener_free(tok);
+		if (o != NULL && (a = account_from_json(o)) != NULL) {
+			l = xrealloc(l, (cnt + 1) * sizeof(*l));
+			l[cnt++] = a;
+		}
+		json_object_put(o);
+	}
+	mdb_cursor_close(c);
+	txn_abort(&t);
+	for (i = 0; i < cnt; i++)
+		fill_usage(st, l[i]);
+	if (cnt > 1)
+		qsort(l, cnt, sizeof(*l), acct_cmp);
+	*out = l;
+	*n = cnt;
+	return 0;
+}
+
+/* Delete every record of db whose key starts with prefix, or whose value is val. */
+static void
+del_matching(struct txn *t, MDB_dbi dbi, const char *prefix, size_t plen,
+    const char *val)
+{
+	MDB_cursor	*c;
+	MDB_val		 k, v;
+	int		 rc;
+
+	if (t->ret != 0 || mdb_cursor_open(t->txn, dbi, &c) != 0)
+		return;
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		int hit = prefix != NULL ? (k.mv_size >= plen &&
+		    memcmp(k.mv_data, prefix, plen) == 0) :
+		    (v.mv_size == strlen(val) &&
+		    memcmp(v.mv_data, val, v.mv_size) == 0);
+		if (hit)
+			mdb_cursor_del(c, 0);
+	}
+	mdb_cursor_close(c);
+}
+
+int
+store_account_del(struct store *st, const char *id)
+{
+	struct txn	t;
+	char		prefix[26];
+	int		rc;
+
+	if (txn_begin(&t, st, false) != 0)
+		return t.ret;
+	if ((rc = txn_del(&t, st->dbi[DB_ACCOUNTS], id, strlen(id))) != 0) {
+		txn_abort(&t);
+		return rc;
+	}
+	/* marks are keyed id NUL model */
+	memcpy(prefix, id, strlen(id) + 1);
+	del_matching(&t, st->dbi[DB_MARKS], prefix, strlen(id) + 1, NULL);
+	del_matching(&t, st->dbi[DB_SEEN], NULL, 0, id);
+	return txn_commit(&t);
+}
+
+int
+store_account_update(struct store *st, const char *id,
+    int (*fn)(struct account *, void *), void *arg)
+{
+	struct txn	 t;
+	json_object	*o;
+	struct account	*a;
+	int		 rc;
+
+	if (txn_begin(&t, st, false) != 0)
+		return t.ret;
+	if ((rc = txn_get_json(&t, st->dbi[DB_ACCOUNTS], id, strlen(id),
+	    &o)) != 0) {
+		txn_abort(&t);
+		return rc;
+	}
+	a = account_from_json(o);
+	json_object_put(o);
+	if (a == NULL) {
+		txn_abort(&t);
+		return -EINVAL;
+	}
+	rc = fn(a, arg);
+	if (rc != 0) {
+		txn_abort(&t);
+		account_free(a);
+		return rc < 0 ? rc : 0;
+	}
+	put_account(&t, a);
+	if (a->has_seen_add)
+		txn_put(&t, st->dbi[DB_SEEN], a->seen_add, STORE_HASH_LEN,
+		    a->id, strlen(a->id), 0);
+	account_free(a);
+	return txn_commit(&t);
+}
+
+int
+store_seen_find(struct store *st, const unsigned char hash[STORE_HASH_LEN],
+    char id[24])
+{
+	struct txn	t;
+	MDB_val		v;
+	int		rc;
+
+	if (txn_begin(&t, st, true) != 0)
+		return t.ret;
+	rc = txn_get(&t, st->dbi[DB_SEEN], hash, STORE_HASH_LEN, &v);
+	if (rc == 0) {
+		size_t n = v.mv_size < 23 ? v.mv_size : 23;
+		memcpy(id, v.mv_data, n);
+		id[n] = '\0';
+	}
+	txn_abort(&t);
+	return rc;
+}
+
+/* ---- usage counters (stats env) ---- */
+
+static void
+incr(json_object *o, const char *k, int64_t d)
+{
+	if (d != 0)
+		json_object_object_add(o, k,
+		    json_object_new_int64(jget_i64(o, k, 0) + d));
+}
+
+int
+store_usage_add(struct store *st, char kind, const char *id,
+    const struct usage *u)
+{
+	struct txn	 t;
+	json_object	*o = NULL, *ec;
+	char		 key[80];
+	size_t		 klen;
+
+	klen = (size_t)snprintf(key, sizeof(key), "%c%s", kind, id);
+	if (klen >= sizeof(key))
+		return -EINVAL;
+	if (txn_begin_stats(&t, st, false) != 0)
+		return t.ret;
+	if (txn_get_json(&t, st->sdbi, key, klen, &o) != 0) {
+		t.ret = 0;
+		o = json_object_new_object();
+		json_object_object_add(o, "v", json_object_new_int(1));
+	}
+	incr(o, "requests", u->requests);
+	incr(o, "prompt_tokens", u->prompt_tokens);
+	incr(o, "completion_tokens", u->completion_tokens);
+	incr(o, "errors", u->errors);
+	if (u->error_class != NULL) {
+		if (!json_object_object_get_ex(o, "errors_by_class", &ec)) {
+			ec = json_object_new_object();
+			json_object_object_add(o, "errors_by_class", ec);
+		}
+		incr(ec, u->error_class, 1);
+	}
+	if (u->when > 0 && u->requests > 0)
+		json_object_object_add(o, "last_used",
+		    json_object_new_int64(u->when));
+	txn_put_json(&t, st->sdbi, key, klen, o);
+	json_object_put(o);
+	return txn_commit(&t);
+}
+
+int
+store_usage_get(struct store *st, char kind, const char *id, char **json)
+{
+	struct txn	t;
+	MDB_val		v;
+	char		key[80];
+	size_t		klen;
+	int		rc;
+
+	klen = (size_t)snprintf(key, sizeof(key), "%c%s", kind, id);
+	if (klen >= sizeof(key))
+		return -EINVAL;
+	if (txn_begin_stats(&t, st, true) != 0)
+		return t.ret;
+	rc = txn_get(&t, st->sdbi, key, klen, &v);
+	if (rc == 0)
+		*json = xstrndup(v.mv_data, v.mv_size);
+	txn_abort(&t);
+	return rc;
+}
+
+int
+store_stats_incr(struct store *st, const char *key, int64_t delta,
+    int64_t *out)
+{
+	struct txn	t;
+	MDB_val		v;
+	int64_t		n = 0;
+	char		buf[32];
+	size_t		klen = strlen(key) + 1;	/* NUL keeps these apart from usage keys */
+
+	if (txn_begin_stats(&t, st, false) != 0)
+		return t.ret;
+	if (txn_get(&t, st->sdbi, key, klen, &v) == 0 && v.mv_size < 31) {
+		memcpy(buf, v.mv_data, v.mv_size);
+		buf[v.mv_size] = '\0';
+		n = strtoll(buf, NULL, 10);
+	}
+	n += delta;
+	snprintf(buf, sizeof(buf), "%lld", (long long)n);
+	txn_put(&t, st->sdbi, key, klen, buf, strlen(buf), 0);
+	if (out != NULL)
+		*out = n;
+	return txn_commit(&t);
+}
+
+/* ---- meta ---- */
+
+int
+store_meta_get(struct store *st, const char *key, char *buf, size_t sz)
+{
+	struct txn	t;
+	MDB_val		v;
+	int		rc;
+
+	if (txn_begin(&t, st, true) != 0)
+		return t.ret;
+	rc = txn_get(&t, st->dbi[DB_META], key, strlen(key), &v);
+	if (rc == 0) {
+		size_t n = v.mv_size < sz - 1 ? v.mv_size : sz - 1;
+		memcpy(buf, v.mv_data, n);
+		buf[n] = '\0';
+	}
+	txn_abort(&t);
+	return rc;
+}
+
+int
+store_meta_put(struct store *st, const char *key, const char *val)
+{
+	struct txn	t;
+
+	if (txn_begin(&t, st, false) != 0)
+		return t.ret;
+	txn_put(&t, st->dbi[DB_META], key, strlen(key), val, strlen(val), 0);
+	return txn_commit(&t);
+}
