@@ -9,6 +9,7 @@ struct cfg;
 
 int	cli_keys(const struct cfg *, int, char **);
 int	cli_config(const struct cfg *, int, char **);
+int	cli_accounts_add(const struct cfg *, int, char **);
 /* Open the store for a command; prints the reason on failure. */
 struct store *cli_store_open(const struct cfg *);
 

@@ -31,6 +31,8 @@ usage(void)
 	    "usage: qwenrelay                      (FastCGI worker; socket on fd 0)\n"
 	    "       qwenrelay serve [--listen HOST:PORT|/path.sock] [--workers N]\n"
 	    "       qwenrelay keys add NAME [--admin] | list [--json] | revoke NAME\n"
+	    "       qwenrelay accounts add --provider P [--label L] [--base-url URL]\n"
+	    "                [--models a,b] [--api-key-env VAR]   (key on stdin)\n"
 	    "       qwenrelay config check\n"
 	    "       qwenrelay version\n"
 	    "config: $QWENRELAY_CONFIG (default %s), QWENRELAY_<KEY> overrides\n",
@@ -106,7 +108,8 @@ main(int argc, char **argv)
 		return 0;
 	}
 	if (argc >= 2 && strcmp(argv[1], "serve") != 0 &&
-	    strcmp(argv[1], "keys") != 0 && strcmp(argv[1], "config") != 0)
+	    strcmp(argv[1], "keys") != 0 && strcmp(argv[1], "config") != 0 &&
+	    strcmp(argv[1], "accounts") != 0)
 		return usage();
 	if (argc < 2 && !stdin_is_listener()) {
 		fprintf(stderr, "qwenrelay: no FastCGI socket on standard "
@@ -137,6 +140,11 @@ main(int argc, char **argv)
 		rc = serve(&cfg, argc - 2, argv + 2);
 	} else if (strcmp(argv[1], "keys") == 0)
 		rc = cli_keys(&cfg, argc - 2, argv + 2);
+	else if (strcmp(argv[1], "accounts") == 0 && argc >= 3 &&
+	    strcmp(argv[2], "add") == 0)
+		rc = cli_accounts_add(&cfg, argc - 3, argv + 3);
+	else if (strcmp(argv[1], "accounts") == 0)
+		rc = usage();
 	else
 		rc = cli_config(&cfg, argc - 2, argv + 2);
 	cfg_free(&cfg);

@@ -32,6 +32,14 @@ static const struct route routes[ROUTE__MAX] = {
 	    handle_health_deep },
 	[ROUTE_V1_HEALTH_DEEP] = { "/v1/health/deep", M_GET, AUTH_ADMIN, 0,
 	    handle_health_deep },
+	[ROUTE_CHAT] = { "/v1/chat/completions", M_POST, AUTH_CLIENT, 1,
+	    handle_chat },
+	[ROUTE_EMBEDDINGS] = { "/v1/embeddings", M_POST, AUTH_CLIENT, 1,
+	    handle_embeddings },
+	[ROUTE_MODELS] = { "/v1/models", M_GET, AUTH_CLIENT, 0,
+	    handle_models },
+	[ROUTE_MODEL] = { "/v1/models/*", M_GET, AUTH_CLIENT, 0,
+	    handle_model },
 };
 
 /* The families every route lives under; anything before them is a mount prefix. */

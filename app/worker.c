@@ -23,6 +23,7 @@
 #include "req.h"
 #include "route.h"
 #include "store.h"
+#include "upstream.h"
 #include "util.h"
 #include "worker.h"
 #include "xmalloc.h"
@@ -246,6 +247,7 @@ worker_run(const struct cfg *cfg, int fd)
 	}
 	FCGX_Free(&fr, 0);
 	xwipe(srv.seal_key, sizeof(srv.seal_key));
+	upstream_free(srv.upstream);
 	store_close(srv.st);
 	curl_global_cleanup();
 	return 0;

@@ -10,5 +10,9 @@ struct req;
 
 int	handle_health(struct req *);
 int	handle_health_deep(struct req *);
+int	handle_chat(struct req *);
+int	handle_embeddings(struct req *);
+int	handle_models(struct req *);
+int	handle_model(struct req *);
 
 #endif

@@ -1,0 +1,34 @@
+/*
+ * select.h: which account serves the next request.
+ *
+ * One read of accounts and marks, then the strategy in memory: sticky
+ * (default; keep the current account until it is limited), round-robin,
+ * least-used (fewest requests), hybrid (sticky, moving on after
+ * hybrid_rotate_requests).  Marks are per (account, model).
+ */
+#ifndef QR_SELECT_H
+#define QR_SELECT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct server;
+struct account;
+
+struct select_result {
+	struct account	*acct;		/* chosen, or NULL */
+	size_t		 serving;	/* active accounts that serve the model */
+	size_t		 limited;	/* of those, marked until later */
+	int64_t		 earliest_reset;/* ms, when limited > 0 */
+	size_t		 total;		/* accounts in the pool */
+};
+
+/*
+ * Pick an account for model, skipping the ids in skip[0..nskip).
+ * Returns 0 with r->acct set (caller frees with account_free), or
+ * -ENOENT with the counts filled in to say why there is none.
+ */
+int	select_account(struct server *, const char *model,
+	    char (*skip)[24], size_t nskip, struct select_result *r);
+
+#endif
