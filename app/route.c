@@ -142,6 +142,30 @@ family_auth(const char *path)
 }
 
 /*
+ * client_rate_limit_rpm: a fixed one-minute window per key, counted in
+ * the stats env so every worker sees the same count.  Answers 429 itself.
+ */
+static int
+rate_limited(struct req *r)
+{
+	long long	rpm = r->srv->cfg->client_rate_limit_rpm;
+	int64_t		now = now_ms(), n = 0;
+	char		hdr[64];
+
+	if (rpm <= 0 || r->client == NULL ||
+	    store_window_hit(r->srv->st, r->client->name, now / 60000, &n) != 0 ||
+	    n <= rpm)
+		return 0;
+	snprintf(hdr, sizeof(hdr), "Retry-After: %lld\r\n",
+	    (long long)(60 - (now / 1000) % 60));
+	resp_error_h(r, 429, hdr, "rate_limit_exceeded", "client_rate_limited",
+	    "This key made more than %lld requests this minute "
+	    "(client_rate_limit_rpm); retry after the Retry-After seconds.",
+	    rpm);
+	return 1;
+}
+
+/*
  * Check the client key.  Returns 0 with r->client set (or auth disabled),
  * or answers 401/403/503 itself and returns -1.
  */
@@ -187,6 +211,8 @@ authenticate(struct req *r, enum auth_level need)
 	r->client = k;
 	r->admin = k->admin;
 	store_key_touch(r->srv->st, h, now_ms());
+	if (rate_limited(r))
+		return -1;
 	if (need == AUTH_ADMIN && !k->admin) {
 		resp_error(r, 403, "invalid_request_error", "admin_required",
 		    "This route needs an admin key ('qwenrelay keys add NAME "

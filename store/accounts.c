@@ -519,3 +519,33 @@ store_meta_put(struct store *st, const char *key, const char *val)
 	txn_put(&t, st->dbi[DB_META], key, strlen(key), val, strlen(val), 0);
 	return txn_commit(&t);
 }
+
+/* ---- per-client request windows (stats env) ---- */
+
+int
+store_window_hit(struct store *st, const char *client, int64_t window,
+    int64_t *count)
+{
+	struct txn	t;
+	MDB_val		v;
+	char		key[96], val[48];
+	long long	w = -1, n = 0;
+	size_t		klen;
+
+	klen = (size_t)snprintf(key, sizeof(key), "w%s", client);
+	if (klen >= sizeof(key))
+		return -EINVAL;
+	if (txn_begin_stats(&t, st, false) != 0)
+		return t.ret;
+	if (txn_get(&t, st->sdbi, key, klen, &v) == 0 && v.mv_size < sizeof(val)) {
+		memcpy(val, v.mv_data, v.mv_size);
+		val[v.mv_size] = '\0';
+		if (sscanf(val, "%lld:%lld", &w, &n) != 2)
+			w = -1;
+	}
+	n = w == window ? n + 1 : 1;
+	snprintf(val, sizeof(val), "%lld:%lld", (long long)window, n);
+	txn_put(&t, st->sdbi, key, klen, val, strlen(val), 0);
+	*count = n;
+	return txn_commit(&t);
+}

@@ -189,4 +189,11 @@ int	store_login_del(struct store *, const char *id);
 /* Delete logins whose expires_at is before now; returns how many. */
 int	store_login_purge(struct store *, int64_t now);
 
+/*
+ * Count one request of client in the fixed window numbered window (say,
+ * the minute); *count is the requests in it so far, this one included.
+ */
+int	store_window_hit(struct store *, const char *client, int64_t window,
+	    int64_t *count);
+
 #endif

@@ -159,6 +159,20 @@ def test(t):
     t.ok("auth_disabled" in od.logs(), "auth_disabled logs a warning")
     od.stop()
 
+    # client_rate_limit_rpm: the 4th request in a minute is 429, any worker.
+    rl = Gateway(config={"client_rate_limit_rpm": 3}, workers=3)
+    rk = rl.add_key("limited")
+    other = rl.add_key("other")
+    codes = [rl.req("GET", "/v1/nothing", key=rk).status for _ in range(4)]
+    last = rl.req("GET", "/v1/nothing", key=rk)
+    t.ok(codes[:3] == [404] * 3 and codes[3] == 429 and
+         last.headers.get("retry-after", "").isdigit() and
+         is_openai_error(last), "client_rate_limit_rpm: 429 past the limit",
+         codes)
+    t.eq(404, rl.req("GET", "/v1/nothing", key=other).status,
+         "another key has its own window")
+    rl.stop()
+
     # serve: a prefork pool behind lighttpd.
     sv = Gateway(serve=True, workers=3)
     t.eq(200, sv.req("GET", "/health").status, "serve pool answers /health")
