@@ -284,6 +284,18 @@ def test(t):
          r.text)
     gw.stop()
 
+    # a silent upstream mid-stream: ': ping' comments keep the client
+    gw, key, keys = pool(t, mock, 1, config={"sse_keepalive_seconds": 1})
+    mock.call("POST", "/_mock/config", {"stream_words": 2,
+                                        "stream_chunk_delay_ms": 2300})
+    r = chat(gw, key, stream=True)
+    t.ok(r.status == 200 and ": ping" in r.text and
+         r.text.rstrip().endswith("data: [DONE]"),
+         "SSE ': ping' while the upstream is silent", r.text[-200:])
+    mock.call("POST", "/_mock/config", {"stream_words": None,
+                                        "stream_chunk_delay_ms": 0})
+    gw.stop()
+
     # -- client hangs up mid-stream: upstream closed within 2 s ----------
     gw, key, keys = pool(t, mock, 1)
     mock.call("POST", "/_mock/config", {"stream_words": 400,
