@@ -110,6 +110,27 @@ keys_add(struct store *st, const char *name, int admin)
 	return 0;
 }
 
+/* Tokens and errors of the requests relayed for this key. */
+static void
+add_usage(struct store *st, json_object *o, const char *name)
+{
+	static const char *const fields[] = { "prompt_tokens",
+	    "completion_tokens", "errors", "errors_by_class" };
+	json_object	*u, *v;
+	char		*s;
+	size_t		 i;
+
+	if (store_usage_get(st, 'c', name, &s) != 0)
+		return;
+	if ((u = json_tokener_parse(s)) != NULL)
+		for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+			if (json_object_object_get_ex(u, fields[i], &v))
+				json_object_object_add(o, fields[i],
+				    json_object_get(v));
+	json_object_put(u);
+	free(s);
+}
+
 static int
 keys_list(struct store *st, int json)
 {
@@ -136,6 +157,7 @@ keys_list(struct store *st, int json)
 			    json_object_new_int64(l[i]->last_used_ms));
 			json_object_object_add(o, "requests",
 			    json_object_new_int64(l[i]->requests));
+			add_usage(st, o, l[i]->name);
 			json_object_array_add(a, o);
 		}
 		printf("%s\n", json_object_to_json_string_ext(a,

@@ -93,6 +93,9 @@ def test(t):
     t.ok(r.status == 200 and "tool result: 42" in r.text,
          "tool result round-trips", r.text)
 
+    kl = json.loads(gw.cli("keys", "list", "--json").stdout)
+    t.ok(kl[0]["prompt_tokens"] > 0 and kl[0]["completion_tokens"] >= 4,
+         "per-key token usage, the streamed usage chunk included", kl)
     r = gw.req("GET", "/v1/models", key=key)
     ids = [m["id"] for m in (r.json() or {}).get("data", [])]
     t.ok(r.status == 200 and (r.json() or {}).get("object") == "list" and
