@@ -1,0 +1,275 @@
+#!/usr/bin/env bash
+# tests/bench/run.sh: measure qwenrelay against bare-libfcgi floors.
+#
+# Starts, all on 127.0.0.1 with free ports, the mock Qwen server and three
+# lighttpd instances from deploy/lighttpd/qwenrelay.conf.in: qwenrelay
+# (WORKERS workers), hello_fcgi (the floor for /health) and floor_relay (the
+# floor for chat: libfcgi + one persistent libcurl handle).  Runs wrk on
+# each pair, prints requests/s, p50, p99 and the ratio qwenrelay/floor, and
+# writes the table to tests/bench/out/results.txt.  Also records the RSS of
+# an idle qwenrelay worker and the binary's size.  Chat is measured only
+# once the gateway has a chat route and `qwenrelay accounts add` works;
+# until then it says so and skips.  Everything started here is stopped at
+# exit.  See tests/bench/README.md.
+#
+# Environment: DURATION (10s), CONNS (16), THREADS (2), WORKERS (4),
+# WARMUP (2s), QR_BUILDDIR (the build tree, default: this source tree).
+set -eu
+
+SRCDIR=$(cd "$(dirname "$0")/../.." && pwd)
+BUILDDIR=${QR_BUILDDIR:-$SRCDIR}
+BIN=$BUILDDIR/app/qwenrelay
+HELLO=$BUILDDIR/tests/bench/hello_fcgi
+FLOOR=$BUILDDIR/tests/bench/floor_relay
+DURATION=${DURATION:-10s}
+CONNS=${CONNS:-16}
+THREADS=${THREADS:-2}
+WORKERS=${WORKERS:-4}
+WARMUP=${WARMUP:-2s}
+OUT=$BUILDDIR/tests/bench/out
+LIGHTTPD=$(command -v lighttpd || echo /usr/sbin/lighttpd)
+
+say() { printf '%s\n' "$*" >&2; }
+die() { say "run.sh: $*"; exit 1; }
+
+# ------------------------------------------------------------ prerequisites
+[ -x "$BIN" ] || die "$BIN not built: run make first"
+if [ ! -x "$HELLO" ] || [ ! -x "$FLOOR" ]; then
+	say "building the floors: make bench"
+	make -C "$BUILDDIR" bench >/dev/null || die "make bench failed"
+fi
+[ -x "$LIGHTTPD" ] || die "lighttpd not found (apt-get install lighttpd)"
+if ! command -v wrk >/dev/null; then
+	say "wrk not found: apt-get install -y wrk"
+	apt-get install -y wrk >/dev/null || die "cannot install wrk"
+fi
+command -v curl >/dev/null || die "curl not found (apt-get install curl)"
+
+# ------------------------------------------------------------ cleanup
+TMP=$(mktemp -d /tmp/qrbench.XXXXXX)
+PIDS=""
+cleanup() {
+	for p in $PIDS; do
+		kill "$p" 2>/dev/null || true
+	done
+	for p in $PIDS; do
+		wait "$p" 2>/dev/null || true
+	done
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+wait_port() {
+	local i
+	for i in $(seq 100); do
+		if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	return 1
+}
+
+# Only our variables reach the workers (lighttpd passes its environment on).
+for v in $(env | sed -n 's/^\(QWENRELAY_[A-Za-z0-9_]*\)=.*/\1/p'); do
+	unset "$v"
+done
+echo '{}' >"$TMP/qwenrelay.json"
+export QWENRELAY_CONFIG=$TMP/qwenrelay.json
+export QWENRELAY_STATE_DIR=$TMP/state
+export QWENRELAY_LOG_FILE=$TMP/qwenrelay.log
+export QWENRELAY_REQUEST_LOG=false
+# The upstream key of the bench account: in the environment before the
+# workers start, whether the gateway reads it at add time or at run time.
+BENCH_KEY=sk-bench-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
+export BENCH_KEY
+
+# ------------------------------------------------------------ mock
+python3 "$SRCDIR/tests/mock/mock_qwen.py" --port 0 \
+	--portfile "$TMP/mock.port" >/dev/null 2>&1 &
+PIDS="$PIDS $!"
+for i in $(seq 100); do
+	[ -s "$TMP/mock.port" ] && break
+	sleep 0.1
+done
+[ -s "$TMP/mock.port" ] || die "mock did not start"
+MOCKPORT=$(cat "$TMP/mock.port")
+MOCK=http://127.0.0.1:$MOCKPORT
+curl -sf -o /dev/null -X POST "$MOCK/_mock/apikeys" \
+	-H 'Content-Type: application/json' -d "{\"key\":\"$BENCH_KEY\"}" ||
+	die "cannot register the bench key at the mock"
+
+# ------------------------------------------------------------ lighttpd
+# start_lighttpd NAME BACKEND: a lighttpd from the deploy template; sets
+# PORT_<NAME> and LPID_<NAME>.
+start_lighttpd() {
+	local name=$1 backend=$2 run=$TMP/$1 port
+	port=$(free_port)
+	mkdir -p "$run/www"
+	python3 - "$SRCDIR/deploy/lighttpd/qwenrelay.conf.in" \
+		"$run/lighttpd.conf" "$port" "$run" "$backend" <<'PY'
+import sys
+src, dst, port, run, backend = sys.argv[1:]
+conf = open(src).read()
+for k, v in {"BIND": "127.0.0.1", "PORT": port, "RUN_DIR": run,
+             "PREFIX": "/", "BACKEND": backend}.items():
+    conf = conf.replace("@%s@" % k, v)
+open(dst, "w").write(conf)
+PY
+	"$LIGHTTPD" -D -f "$run/lighttpd.conf" >"$run/stdout" 2>&1 &
+	PIDS="$PIDS $!"
+	eval "PORT_$name=$port LPID_$name=$!"
+	wait_port "$port" || die "lighttpd ($name) did not start: $(cat "$run"/*.log "$run/stdout" 2>/dev/null)"
+}
+
+qr_env="\"QWENRELAY_CONFIG\" => \"$QWENRELAY_CONFIG\", \"QWENRELAY_STATE_DIR\" => \"$QWENRELAY_STATE_DIR\", \"QWENRELAY_LOG_FILE\" => \"$QWENRELAY_LOG_FILE\", \"QWENRELAY_REQUEST_LOG\" => \"false\""
+start_lighttpd qr "\"bin-path\" => \"$BIN\", \"socket\" => \"$TMP/qr/fcgi.sock\", \"max-procs\" => $WORKERS, \"bin-environment\" => ($qr_env),"
+start_lighttpd hello "\"bin-path\" => \"$HELLO\", \"socket\" => \"$TMP/hello/fcgi.sock\", \"max-procs\" => $WORKERS,"
+start_lighttpd floor "\"bin-path\" => \"$FLOOR\", \"socket\" => \"$TMP/floor/fcgi.sock\", \"max-procs\" => $WORKERS, \"bin-environment\" => (\"FLOOR_UPSTREAM\" => \"$MOCK/v1/chat/completions\", \"FLOOR_TOKEN\" => \"$BENCH_KEY\"),"
+
+BENCH_CLIENT_KEY=$("$BIN" keys add bench 2>/dev/null) || die "keys add failed"
+export BENCH_CLIENT_KEY
+
+# ------------------------------------------------------------ measuring
+RESULTS=$TMP/results.tsv
+: >"$RESULTS"
+
+# to_ms VALUE: wrk's "1.23ms" / "456.00us" / "1.20s" in milliseconds.
+to_ms() {
+	awk -v v="$1" 'BEGIN {
+		n = v + 0
+		if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0
+		else if (v ~ /m$/) n *= 60000; else if (v ~ /s$/) n *= 1000
+		printf "%.3f", n }'
+}
+
+# bench WORKLOAD TARGET URL [LUA]: one wrk run, one line in $RESULTS.
+bench() {
+	local workload=$1 target=$2 url=$3 lua=${4:-} out rps p50 p99 bad
+	local args=(--latency -t"$THREADS" -c"$CONNS")
+	[ -n "$lua" ] && args+=(-s "$SRCDIR/tests/bench/$lua")
+	say "wrk $workload on $target ($DURATION, $CONNS connections)"
+	wrk "${args[@]}" -d"$WARMUP" "$url" >/dev/null 2>&1 || true
+	out=$(wrk "${args[@]}" -d"$DURATION" "$url" 2>&1) ||
+		die "wrk failed: $out"
+	printf '%s\n' "$out" >"$OUT/wrk-$workload-$target.txt"
+	rps=$(printf '%s\n' "$out" | awk '/^Requests\/sec:/ { print $2 }')
+	p50=$(to_ms "$(printf '%s\n' "$out" | awk '$1 == "50%" { print $2 }')")
+	p99=$(to_ms "$(printf '%s\n' "$out" | awk '$1 == "99%" { print $2 }')")
+	bad=$(printf '%s\n' "$out" | awk '/Non-2xx/ { print $NF }')
+	bad=${bad:-0}
+	[ "$bad" = 0 ] || say "  warning: $bad non-2xx answers from $target"
+	if printf '%s\n' "$out" | grep -q 'Socket errors'; then
+		say "  warning: $(printf '%s\n' "$out" | grep 'Socket errors')"
+	fi
+	printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$workload" "$target" "$rps" "$p50" \
+		"$p99" "$bad" >>"$RESULTS"
+}
+
+# post_status URL BODY: HTTP status of one chat POST with the client key.
+post_status() {
+	curl -s -o "$TMP/probe.out" -w '%{http_code}' -X POST "$1" \
+		-H "Authorization: Bearer $BENCH_CLIENT_KEY" \
+		-H 'Content-Type: application/json' -d "$2" || echo 000
+}
+
+# rss_of BIN LIGHTTPD_PID: VmRSS (kB) of one worker lighttpd spawned.
+rss_of() {
+	local exe=$1 parent=$2 d
+	for d in /proc/[0-9]*; do
+		[ "$(readlink "$d/exe" 2>/dev/null)" = "$exe" ] || continue
+		awk '/^PPid:/ { p = $2 } END { exit p != '"$parent"' }' \
+			"$d/status" 2>/dev/null || continue
+		awk '/^VmRSS:/ { print $2; exit }' "$d/status"
+		return 0
+	done
+	echo "?"
+}
+
+mkdir -p "$OUT"
+rm -f "$OUT"/wrk-*.txt
+NOTES=""
+note() { say "$*"; NOTES="$NOTES$*
+"; }
+
+bench health qwenrelay "http://127.0.0.1:$PORT_qr/health"
+bench health hello_fcgi "http://127.0.0.1:$PORT_hello/health"
+sleep 1
+RSS_QR=$(rss_of "$(readlink -f "$BIN")" "$LPID_qr")
+RSS_HELLO=$(rss_of "$(readlink -f "$HELLO")" "$LPID_hello")
+RSS_FLOOR=$(rss_of "$(readlink -f "$FLOOR")" "$LPID_floor")
+
+CHAT='{"model":"coder-model","messages":[{"role":"user","content":"hello bench"}]}'
+CHAT_STREAM='{"model":"coder-model","stream":true,"messages":[{"role":"user","content":"hello bench"}]}'
+
+# The floor relay must work whatever the gateway can do yet.
+st=$(post_status "http://127.0.0.1:$PORT_floor/v1/chat/completions" "$CHAT")
+[ "$st" = 200 ] || note "floor_relay: non-streaming chat answered $st: $(head -c 300 "$TMP/probe.out")"
+st=$(post_status "http://127.0.0.1:$PORT_floor/v1/chat/completions" "$CHAT_STREAM")
+grep -q 'data: \[DONE\]' "$TMP/probe.out" ||
+	note "floor_relay: streaming chat answered $st without [DONE]"
+
+chat=yes
+st=$(post_status "http://127.0.0.1:$PORT_qr/v1/chat/completions" "$CHAT")
+if [ "$st" = 404 ]; then
+	note "chat route not available yet, skipped"
+	chat=no
+fi
+if [ $chat = yes ]; then
+	if ! add=$("$BIN" accounts add --provider openai-compatible \
+	    --label bench --base-url "$MOCK/v1" --models coder-model \
+	    --api-key-env BENCH_KEY 2>&1); then
+		note "qwenrelay accounts add failed (not implemented yet?), chat skipped: $(printf '%s' "$add" | head -n 3)"
+		chat=no
+	fi
+fi
+if [ $chat = yes ]; then
+	st=$(post_status "http://127.0.0.1:$PORT_qr/v1/chat/completions" "$CHAT")
+	if [ "$st" != 200 ]; then
+		note "chat through qwenrelay answered $st, chat skipped: $(head -c 300 "$TMP/probe.out")"
+		chat=no
+	fi
+fi
+if [ $chat = yes ]; then
+	bench chat qwenrelay "http://127.0.0.1:$PORT_qr" chat.lua
+	bench chat floor_relay "http://127.0.0.1:$PORT_floor" chat.lua
+	bench chat_stream qwenrelay "http://127.0.0.1:$PORT_qr" chat_stream.lua
+	bench chat_stream floor_relay "http://127.0.0.1:$PORT_floor" chat_stream.lua
+fi
+
+# ------------------------------------------------------------ report
+SIZE_FILE=$(stat -c %s "$BIN")
+SIZE_TEXT=$(size "$BIN" 2>/dev/null | awk 'NR == 2 { print "text " $1 ", data " $2 ", bss " $3 }')
+{
+	echo "qwenrelay bench, $(date -u '+%Y-%m-%d %H:%M UTC'), $(git -C "$SRCDIR" rev-parse --short HEAD 2>/dev/null || echo '?')"
+	echo "wrk -t$THREADS -c$CONNS -d$DURATION --latency; $WORKERS FastCGI workers per lighttpd; $(nproc) CPUs, shared by wrk, lighttpd, workers and the mock"
+	echo
+	printf '%-12s %-12s %11s %10s %10s %7s\n' workload target 'req/s' 'p50 ms' 'p99 ms' non2xx
+	awk -F'\t' '
+	function row(i) {
+		printf "%-12s %-12s %11.1f %10.3f %10.3f %7s\n",
+		    w[i], t[i], r[i], a[i], b[i], n[i]
+	}
+	function ratio(x, y) { return y > 0 ? x / y : 0 }
+	{ w[NR] = $1; t[NR] = $2; r[NR] = $3; a[NR] = $4; b[NR] = $5; n[NR] = $6 }
+	END {
+		# Rows come in pairs: qwenrelay, then its floor.
+		for (i = 1; i < NR; i += 2) {
+			row(i)
+			row(i + 1)
+			printf "%-12s %-12s %11.2f %10.2f %10.2f\n", w[i], "ratio",
+			    ratio(r[i], r[i+1]), ratio(a[i], a[i+1]),
+			    ratio(b[i], b[i+1])
+		}
+	}' "$RESULTS"
+	echo "(ratio = qwenrelay / floor: req/s below 1 and latency above 1 are the gateway's cost)"
+	echo
+	echo "idle worker RSS: qwenrelay ${RSS_QR} kB, hello_fcgi ${RSS_HELLO} kB, floor_relay ${RSS_FLOOR} kB"
+	echo "app/qwenrelay: $SIZE_FILE bytes on disk; $SIZE_TEXT"
+	[ -z "$NOTES" ] || printf '\n%s' "$NOTES"
+} | tee "$OUT/results.txt"
