@@ -47,8 +47,11 @@ relay_head(struct relay *rl)
 	FCGX_FPrintF(rl->out, "Status: %d\r\nContent-Type: %s\r\n",
 	    status > 0 ? (int)status : 502,
 	    ctype != NULL ? ctype : "application/json");
+	/* As qwenrelay does: a known length spares lighttpd chunking. */
 	if (rl->stream)
 		FCGX_PutS("Cache-Control: no-cache\r\n", rl->out);
+	else
+		FCGX_FPrintF(rl->out, "Content-Length: %d\r\n", (int)rl->len);
 	FCGX_PutS("\r\n", rl->out);
 	rl->started = 1;
 }

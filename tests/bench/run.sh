@@ -149,11 +149,15 @@ to_ms() {
 }
 
 # bench WORKLOAD TARGET URL [LUA]: one wrk run, one line in $RESULTS.
+# A WORKLOAD ending in _c1 runs on one connection: no queueing and no CPU
+# contention, so its latency is the per-request cost itself.
 bench() {
 	local workload=$1 target=$2 url=$3 lua=${4:-} out rps p50 p99 bad
-	local args=(--latency -t"$THREADS" -c"$CONNS")
+	local c=$CONNS t=$THREADS
+	case $workload in *_c1) c=1 t=1 ;; esac
+	local args=(--latency -t"$t" -c"$c")
 	[ -n "$lua" ] && args+=(-s "$SRCDIR/tests/bench/$lua")
-	say "wrk $workload on $target ($DURATION, $CONNS connections)"
+	say "wrk $workload on $target ($DURATION, $c connections)"
 	wrk "${args[@]}" -d"$WARMUP" "$url" >/dev/null 2>&1 || true
 	out=$(wrk "${args[@]}" -d"$DURATION" "$url" 2>&1) ||
 		die "wrk failed: $out"
@@ -193,12 +197,15 @@ rss_of() {
 
 mkdir -p "$OUT"
 rm -f "$OUT"/wrk-*.txt
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 NOTES=""
 note() { say "$*"; NOTES="$NOTES$*
 "; }
 
 bench health qwenrelay "http://127.0.0.1:$PORT_qr/health"
 bench health hello_fcgi "http://127.0.0.1:$PORT_hello/health"
+bench health_c1 qwenrelay "http://127.0.0.1:$PORT_qr/health"
+bench health_c1 hello_fcgi "http://127.0.0.1:$PORT_hello/health"
 sleep 1
 RSS_QR=$(rss_of "$(readlink -f "$BIN")" "$LPID_qr")
 RSS_HELLO=$(rss_of "$(readlink -f "$HELLO")" "$LPID_hello")
@@ -238,6 +245,8 @@ fi
 if [ $chat = yes ]; then
 	bench chat qwenrelay "http://127.0.0.1:$PORT_qr" chat.lua
 	bench chat floor_relay "http://127.0.0.1:$PORT_floor" chat.lua
+	bench chat_c1 qwenrelay "http://127.0.0.1:$PORT_qr" chat.lua
+	bench chat_c1 floor_relay "http://127.0.0.1:$PORT_floor" chat.lua
 	bench chat_stream qwenrelay "http://127.0.0.1:$PORT_qr" chat_stream.lua
 	bench chat_stream floor_relay "http://127.0.0.1:$PORT_floor" chat_stream.lua
 fi
@@ -247,7 +256,8 @@ SIZE_FILE=$(stat -c %s "$BIN")
 SIZE_TEXT=$(size "$BIN" 2>/dev/null | awk 'NR == 2 { print "text " $1 ", data " $2 ", bss " $3 }')
 {
 	echo "qwenrelay bench, $(date -u '+%Y-%m-%d %H:%M UTC'), $(git -C "$SRCDIR" rev-parse --short HEAD 2>/dev/null || echo '?')"
-	echo "wrk -t$THREADS -c$CONNS -d$DURATION --latency; $WORKERS FastCGI workers per lighttpd; $(nproc) CPUs, shared by wrk, lighttpd, workers and the mock"
+	echo "load average before: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg) (anything else running skews the numbers)"
+	echo "wrk -t$THREADS -c$CONNS -d$DURATION --latency (_c1: -t1 -c1); $WORKERS FastCGI workers per lighttpd; $(nproc) CPUs, shared by wrk, lighttpd, workers and the mock"
 	echo
 	printf '%-12s %-12s %11s %10s %10s %7s\n' workload target 'req/s' 'p50 ms' 'p99 ms' non2xx
 	awk -F'\t' '
