@@ -13,7 +13,8 @@
 # exit.  See tests/bench/README.md.
 #
 # Environment: DURATION (10s), CONNS (16), THREADS (2), WORKERS (4),
-# WARMUP (2s), QR_BUILDDIR (the build tree, default: this source tree).
+# WARMUP (2s), REPEAT (3 alternated runs per target; the table shows the
+# median), QR_BUILDDIR (the build tree, default: this source tree).
 set -eu
 
 SRCDIR=$(cd "$(dirname "$0")/../.." && pwd)
@@ -22,6 +23,7 @@ BIN=$BUILDDIR/app/qwenrelay
 HELLO=$BUILDDIR/tests/bench/hello_fcgi
 FLOOR=$BUILDDIR/tests/bench/floor_relay
 DURATION=${DURATION:-10s}
+REPEAT=${REPEAT:-3}
 CONNS=${CONNS:-16}
 THREADS=${THREADS:-2}
 WORKERS=${WORKERS:-4}
@@ -148,20 +150,21 @@ to_ms() {
 		printf "%.3f", n }'
 }
 
-# bench WORKLOAD TARGET URL [LUA]: one wrk run, one line in $RESULTS.
-# A WORKLOAD ending in _c1 runs on one connection: no queueing and no CPU
-# contention, so its latency is the per-request cost itself.
+# bench WORKLOAD TARGET URL RUN [LUA]: one wrk run (after a warm-up on
+# the first RUN), one line in $RESULTS.  A WORKLOAD ending in _c1 runs on
+# one connection: no queueing and no CPU contention, so its latency is the
+# per-request cost itself.
 bench() {
-	local workload=$1 target=$2 url=$3 lua=${4:-} out rps p50 p99 bad
+	local workload=$1 target=$2 url=$3 run=$4 lua=${5:-} out rps p50 p99 bad
 	local c=$CONNS t=$THREADS
 	case $workload in *_c1) c=1 t=1 ;; esac
 	local args=(--latency -t"$t" -c"$c")
 	[ -n "$lua" ] && args+=(-s "$SRCDIR/tests/bench/$lua")
-	say "wrk $workload on $target ($DURATION, $c connections)"
-	wrk "${args[@]}" -d"$WARMUP" "$url" >/dev/null 2>&1 || true
+	say "wrk $workload on $target ($DURATION, $c connections, run $run of $REPEAT)"
+	[ "$run" != 1 ] || wrk "${args[@]}" -d"$WARMUP" "$url" >/dev/null 2>&1 || true
 	out=$(wrk "${args[@]}" -d"$DURATION" "$url" 2>&1) ||
 		die "wrk failed: $out"
-	printf '%s\n' "$out" >"$OUT/wrk-$workload-$target.txt"
+	printf '%s\n' "$out" >"$OUT/wrk-$workload-$target-$run.txt"
 	rps=$(printf '%s\n' "$out" | awk '/^Requests\/sec:/ { print $2 }')
 	p50=$(to_ms "$(printf '%s\n' "$out" | awk '$1 == "50%" { print $2 }')")
 	p99=$(to_ms "$(printf '%s\n' "$out" | awk '$1 == "99%" { print $2 }')")
@@ -173,6 +176,16 @@ bench() {
 	fi
 	printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$workload" "$target" "$rps" "$p50" \
 		"$p99" "$bad" >>"$RESULTS"
+}
+
+# pair WORKLOAD QR_URL FLOOR FLOOR_URL [LUA]: qwenrelay and its floor,
+# alternated REPEAT times so that a burst of outside load hits both.
+pair() {
+	local i
+	for i in $(seq "$REPEAT"); do
+		bench "$1" qwenrelay "$2" "$i" "${5:-}"
+		bench "$1" "$3" "$4" "$i" "${5:-}"
+	done
 }
 
 # post_status URL BODY: HTTP status of one chat POST with the client key.
@@ -202,10 +215,10 @@ NOTES=""
 note() { say "$*"; NOTES="$NOTES$*
 "; }
 
-bench health qwenrelay "http://127.0.0.1:$PORT_qr/health"
-bench health hello_fcgi "http://127.0.0.1:$PORT_hello/health"
-bench health_c1 qwenrelay "http://127.0.0.1:$PORT_qr/health"
-bench health_c1 hello_fcgi "http://127.0.0.1:$PORT_hello/health"
+pair health "http://127.0.0.1:$PORT_qr/health" \
+	hello_fcgi "http://127.0.0.1:$PORT_hello/health"
+pair health_c1 "http://127.0.0.1:$PORT_qr/health" \
+	hello_fcgi "http://127.0.0.1:$PORT_hello/health"
 sleep 1
 RSS_QR=$(rss_of "$(readlink -f "$BIN")" "$LPID_qr")
 RSS_HELLO=$(rss_of "$(readlink -f "$HELLO")" "$LPID_hello")
@@ -243,12 +256,12 @@ if [ $chat = yes ]; then
 	fi
 fi
 if [ $chat = yes ]; then
-	bench chat qwenrelay "http://127.0.0.1:$PORT_qr" chat.lua
-	bench chat floor_relay "http://127.0.0.1:$PORT_floor" chat.lua
-	bench chat_c1 qwenrelay "http://127.0.0.1:$PORT_qr" chat.lua
-	bench chat_c1 floor_relay "http://127.0.0.1:$PORT_floor" chat.lua
-	bench chat_stream qwenrelay "http://127.0.0.1:$PORT_qr" chat_stream.lua
-	bench chat_stream floor_relay "http://127.0.0.1:$PORT_floor" chat_stream.lua
+	pair chat "http://127.0.0.1:$PORT_qr" \
+		floor_relay "http://127.0.0.1:$PORT_floor" chat.lua
+	pair chat_c1 "http://127.0.0.1:$PORT_qr" \
+		floor_relay "http://127.0.0.1:$PORT_floor" chat.lua
+	pair chat_stream "http://127.0.0.1:$PORT_qr" \
+		floor_relay "http://127.0.0.1:$PORT_floor" chat_stream.lua
 fi
 
 # ------------------------------------------------------------ report
@@ -257,26 +270,29 @@ SIZE_TEXT=$(size "$BIN" 2>/dev/null | awk 'NR == 2 { print "text " $1 ", data " 
 {
 	echo "qwenrelay bench, $(date -u '+%Y-%m-%d %H:%M UTC'), $(git -C "$SRCDIR" rev-parse --short HEAD 2>/dev/null || echo '?')"
 	echo "load average before: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg) (anything else running skews the numbers)"
-	echo "wrk -t$THREADS -c$CONNS -d$DURATION --latency (_c1: -t1 -c1); $WORKERS FastCGI workers per lighttpd; $(nproc) CPUs, shared by wrk, lighttpd, workers and the mock"
+	echo "wrk -t$THREADS -c$CONNS -d$DURATION --latency (_c1: -t1 -c1), median of $REPEAT alternated runs; $WORKERS FastCGI workers per lighttpd; $(nproc) CPUs, shared by wrk, lighttpd, workers and the mock"
 	echo
-	printf '%-12s %-12s %11s %10s %10s %7s\n' workload target 'req/s' 'p50 ms' 'p99 ms' non2xx
-	awk -F'\t' '
-	function row(i) {
-		printf "%-12s %-12s %11.1f %10.3f %10.3f %7s\n",
-		    w[i], t[i], r[i], a[i], b[i], n[i]
-	}
-	function ratio(x, y) { return y > 0 ? x / y : 0 }
-	{ w[NR] = $1; t[NR] = $2; r[NR] = $3; a[NR] = $4; b[NR] = $5; n[NR] = $6 }
-	END {
-		# Rows come in pairs: qwenrelay, then its floor.
-		for (i = 1; i < NR; i += 2) {
-			row(i)
-			row(i + 1)
-			printf "%-12s %-12s %11.2f %10.2f %10.2f\n", w[i], "ratio",
-			    ratio(r[i], r[i+1]), ratio(a[i], a[i+1]),
-			    ratio(b[i], b[i+1])
-		}
-	}' "$RESULTS"
+	python3 - "$RESULTS" <<'PY'
+# Median per (workload, target) over the runs; rows come in pairs,
+# qwenrelay first, then its floor.
+import statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    w, t, *vals = line.rstrip("\n").split("\t")
+    rows.setdefault((w, t), []).append([float(v or 0) for v in vals])
+print("%-12s %-12s %11s %10s %10s %7s" % ("workload", "target", "req/s",
+                                           "p50 ms", "p99 ms", "non2xx"))
+keys = list(rows)
+for qr, floor in zip(keys[0::2], keys[1::2]):
+    med = {}
+    for k in (qr, floor):
+        runs = rows[k]
+        med[k] = [statistics.median(r[c] for r in runs) for c in range(3)]
+        print("%-12s %-12s %11.1f %10.3f %10.3f %7d" % (
+            k[0], k[1], *med[k], sum(r[3] for r in runs)))
+    print("%-12s %-12s %11.2f %10.2f %10.2f" % (qr[0], "ratio", *[
+        a / b if b else 0 for a, b in zip(med[qr], med[floor])]))
+PY
 	echo "(ratio = qwenrelay / floor: req/s below 1 and latency above 1 are the gateway's cost)"
 	echo
 	echo "idle worker RSS: qwenrelay ${RSS_QR} kB, hello_fcgi ${RSS_HELLO} kB, floor_relay ${RSS_FLOOR} kB"
