@@ -195,14 +195,17 @@ post_status() {
 		-H 'Content-Type: application/json' -d "$2" || echo 000
 }
 
-# rss_of BIN LIGHTTPD_PID: VmRSS (kB) of one worker lighttpd spawned.
+# rss_of BIN LIGHTTPD_PID: VmRSS of one worker lighttpd spawned, and its
+# RssAnon: what each further worker adds (the rest is mostly shared
+# library pages).
 rss_of() {
 	local exe=$1 parent=$2 d
 	for d in /proc/[0-9]*; do
 		[ "$(readlink "$d/exe" 2>/dev/null)" = "$exe" ] || continue
 		awk '/^PPid:/ { p = $2 } END { exit p != '"$parent"' }' \
 			"$d/status" 2>/dev/null || continue
-		awk '/^VmRSS:/ { print $2; exit }' "$d/status"
+		awk '/^VmRSS:/ { rss = $2 } /^RssAnon:/ { anon = $2 }
+		    END { printf "%s kB (private %s kB)", rss, anon }' "$d/status"
 		return 0
 	done
 	echo "?"
@@ -295,7 +298,7 @@ for qr, floor in zip(keys[0::2], keys[1::2]):
 PY
 	echo "(ratio = qwenrelay / floor: req/s below 1 and latency above 1 are the gateway's cost)"
 	echo
-	echo "idle worker RSS: qwenrelay ${RSS_QR} kB, hello_fcgi ${RSS_HELLO} kB, floor_relay ${RSS_FLOOR} kB"
+	echo "idle worker RSS: qwenrelay $RSS_QR; hello_fcgi $RSS_HELLO; floor_relay $RSS_FLOOR"
 	echo "app/qwenrelay: $SIZE_FILE bytes on disk; $SIZE_TEXT"
 	[ -z "$NOTES" ] || printf '\n%s' "$NOTES"
 } | tee "$OUT/results.txt"
