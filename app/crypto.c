@@ -116,6 +116,15 @@ b64url_decode(const char *s, unsigned char **out, size_t *outlen)
 }
 
 char *
+b64_encode(const void *in, size_t n)
+{
+	char	*out = xmalloc((n + 2) / 3 * 4 + 1);
+
+	EVP_EncodeBlock((unsigned char *)out, in, (int)n);
+	return out;
+}
+
+char *
 hex_encode(const void *in, size_t n)
 {
 	static const char	 hx[] = "0123456789abcdef";

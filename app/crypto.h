@@ -21,6 +21,8 @@ int	 crypto_ct_eq(const void *, const void *, size_t);
 
 /* base64url without padding; returns a new string (caller frees). */
 char	*b64url_encode(const void *, size_t);
+/* Standard base64 with padding; returns a new string (caller frees). */
+char	*b64_encode(const void *, size_t);
 /* Lower-case hex; returns a new string (caller frees). */
 char	*hex_encode(const void *, size_t);
 

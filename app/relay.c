@@ -518,10 +518,64 @@ relay_upstream_error(struct relay *rl, struct attempt *at)
 	    "error.", at->call.status);
 }
 
+/*
+ * The openai SDKs ask for encoding_format "base64" by default and decode
+ * what comes back; a provider that ignores the field answers float arrays,
+ * which the SDK would decode into garbage.  Give the client what it asked
+ * for: float32 little-endian, base64.  Returns a new body or NULL.
+ */
+static char *
+embeddings_as_base64(struct relay *rl, const char *body)
+{
+	json_object	*fmt, *o, *data, *d, *e;
+	size_t		 i, j, n, m;
+	char		*out = NULL;
+	int		 changed = 0;
+
+	if (!json_object_object_get_ex(rl->r->json, "encoding_format", &fmt) ||
+	    !json_object_is_type(fmt, json_type_string) ||
+	    strcmp(json_object_get_string(fmt), "base64") != 0 ||
+	    (o = json_tokener_parse(body)) == NULL)
+		return NULL;
+	if (json_object_object_get_ex(o, "data", &data) &&
+	    json_object_is_type(data, json_type_array)) {
+		n = json_object_array_length(data);
+		for (i = 0; i < n; i++) {
+			d = json_object_array_get_idx(data, i);
+			if (!json_object_object_get_ex(d, "embedding", &e) ||
+			    !json_object_is_type(e, json_type_array))
+				continue;
+			m = json_object_array_length(e);
+			unsigned char *buf = xcalloc(m ? m : 1, 4);
+			for (j = 0; j < m; j++) {
+				float f = (float)json_object_get_double(
+				    json_object_array_get_idx(e, j));
+				uint32_t u;
+				memcpy(&u, &f, 4);
+				buf[4 * j] = (unsigned char)u;
+				buf[4 * j + 1] = (unsigned char)(u >> 8);
+				buf[4 * j + 2] = (unsigned char)(u >> 16);
+				buf[4 * j + 3] = (unsigned char)(u >> 24);
+			}
+			char *b64 = b64_encode(buf, m * 4);
+			free(buf);
+			json_object_object_add(d, "embedding",
+			    json_object_new_string(b64));
+			free(b64);
+			changed = 1;
+		}
+	}
+	if (changed)
+		out = xstrdup(json_object_to_json_string_ext(o,
+		    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+	return out;
+}
+
 static void
 answer_success(struct relay *rl, struct attempt *at)
 {
-	char	hdr[160];
+	char	hdr[160], *conv;
 
 	if (rl->stream) {
 		/* Streamed already; an empty 2xx still needs headers. */
@@ -529,6 +583,12 @@ answer_success(struct relay *rl, struct attempt *at)
 		return;
 	}
 	usage_from_body(rl, at->call.resp);
+	if (rl->kind == RELAY_EMBED &&
+	    (conv = embeddings_as_base64(rl, at->call.resp)) != NULL) {
+		free(at->call.resp);
+		at->call.resp = conv;
+		at->call.resp_len = strlen(conv);
+	}
 	snprintf(hdr, sizeof(hdr), "Content-Length: %lu\r\n",
 	    (unsigned long)at->call.resp_len);
 	resp_open(rl->r, (int)at->call.status, at->call.content_type[0] ?

@@ -1,0 +1,8 @@
+-- chat.lua: wrk script for tests/bench/run.sh: one small non-streaming chat
+-- completion per request.  The client key comes from $BENCH_CLIENT_KEY (the
+-- floor relay ignores it and sends its own token upstream).
+wrk.method = "POST"
+wrk.path = "/v1/chat/completions"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer " .. (os.getenv("BENCH_CLIENT_KEY") or "")
+wrk.body = '{"model":"coder-model","messages":[{"role":"user","content":"hello bench"}]}'
