@@ -393,25 +393,49 @@ attempt_run(struct relay *rl, const struct account *a, const char *token,
 
 /* ---- bookkeeping ---- */
 
+/* One attempt on an account: requests, tokens, errors by class. */
 static void
 count(struct relay *rl, const char *acct, const char *error_class)
 {
-	struct server	*srv = rl->r->srv;
-	struct usage	 u;
+	struct usage	u;
 
+	if (acct == NULL)
+		return;
+	memset(&u, 0, sizeof(u));
+	u.requests = 1;
+	u.when = now_ms();
+	if (error_class == NULL) {
+		u.prompt_tokens = rl->prompt_tokens;
+		u.completion_tokens = rl->completion_tokens;
+	} else {
+		u.errors = 1;
+		u.error_class = error_class;
+	}
+	store_usage_add(rl->r->srv->st, 'a', acct, &u);
+}
+
+/* The client key's view: one request, whatever the rotation behind it. */
+static void
+count_client(struct relay *rl)
+{
+	struct usage	u;
+	char		cls[16];
+
+	if (rl->r->client == NULL)
+		return;
 	memset(&u, 0, sizeof(u));
 	u.requests = 1;
 	u.when = now_ms();
 	u.prompt_tokens = rl->prompt_tokens;
 	u.completion_tokens = rl->completion_tokens;
-	if (error_class != NULL) {
+	if (rl->r->status >= 400 || rl->r->broken) {
+		snprintf(cls, sizeof(cls), "%s", rl->r->broken ? "client_gone" :
+		    rl->r->status == 429 ? "rate_limit" :
+		    rl->r->status >= 500 ? "upstream" : "client");
 		u.errors = 1;
-		u.error_class = error_class;
+		u.error_class = cls;
 	}
-	if (acct != NULL)
-		store_usage_add(srv->st, 'a', acct, &u);
-	if (rl->r->client != NULL)
-		store_usage_add(srv->st, 'c', rl->r->client->name, &u);
+	store_usage_add(rl->r->srv->st, 'c', rl->r->client->name, &u);
 }
 
 static void
@@ -833,6 +857,7 @@ next_account:
 		resp_error(r, 502, "upstream_error", "too_many_attempts",
 		    "Gave up after %d attempts.", MAX_ATTEMPTS);
 out:
+	count_client(&rl);
 	account_free(a);
 	xfree_secret(token);
 	free(rl.line);
