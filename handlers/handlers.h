@@ -10,5 +10,9 @@ struct req;
 
 int	handle_health(struct req *);
 int	handle_health_deep(struct req *);
+int	handle_admin_accounts(struct req *);
+int	handle_admin_account(struct req *);
+int	handle_admin_logins(struct req *);
+int	handle_admin_login(struct req *);
 
 #endif
