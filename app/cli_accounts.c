@@ -179,7 +179,7 @@ wait_until(int64_t t, int64_t deadline)
 		if (cli_cancelled)
 			return 1;
 		left = (deadline - now) / 1000;
-		if (left != last && isatty(STDERR_FILENO)) {
+		if (left != last) {
 			fprintf(stderr, "\rwaiting for approval... %lld:%02lld "
 			    "left ", (long long)(left / 60),
 			    (long long)(left % 60));

@@ -189,6 +189,7 @@ do_refresh(struct server *srv, const struct account *a, char **access,
 	char			*acc = NULL, *ref = NULL, why[512];
 	long long		 delay = c->token_refresh_retry_delay_ms;
 	long long		 i, tries = c->token_refresh_retry_attempts;
+	int64_t			 t0 = mono_ms();
 	int			 rc;
 
 	if ((rc = account_open_tokens(srv->seal_key, a, &acc, &ref)) != 0 ||
@@ -233,8 +234,9 @@ do_refresh(struct server *srv, const struct account *a, char **access,
 			xfree_secret(ref);
 			return rc;
 		}
-		log_info("refresh %s: ok, expires in %llds", a->id,
-		    t.expires_in);
+		log_info("refresh %s: ok in %lldms (%lld call%s), expires in "
+		    "%llds", a->id, (long long)(mono_ms() - t0), i + 1,
+		    i == 0 ? "" : "s", t.expires_in);
 		*access = xstrdup(t.access_token);
 		oauth_tokens_free(&t);
 		xfree_secret(ref);
