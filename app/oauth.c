@@ -23,7 +23,8 @@
 #include "provider.h"
 #include "xmalloc.h"
 
-#define OAUTH_TOTAL_TIMEOUT_MS	30000L
+/* Under the 30 s refresh lease, so one attempt never outlives it. */
+#define OAUTH_TOTAL_TIMEOUT_MS	25000L
 #define OAUTH_PKCE_BYTES	32
 
 struct buf {

@@ -29,7 +29,7 @@
 #include "util.h"
 #include "xmalloc.h"
 
-#define LEASE_MS		30000
+#define LEASE_MS		30000	/* longer than one OAuth call (25 s) */
 #define WAIT_STEP_US		75000
 #define WAIT_CAP_MS		35000
 
@@ -152,6 +152,18 @@ commit_fn(struct account *a, void *arg)
 	return 0;
 }
 
+/* Extend our lease before each attempt, so retries never outlive it. */
+static int
+renew_fn(struct account *a, void *arg)
+{
+	int64_t	*now = arg;
+
+	if (a->lease_pid != (int64_t)getpid())
+		return -EBUSY;	/* taken over: someone else refreshes now */
+	a->lease_until = *now + LEASE_MS;
+	return 0;
+}
+
 /* Store lease-free on a failure path, with what happened. */
 static void
 release(struct server *srv, const char *id, const char *reason,
@@ -207,9 +219,20 @@ do_refresh(struct server *srv, const struct account *a, char **access,
 		tries = 1;
 	memset(&t, 0, sizeof(t));
 	for (i = 0; i < tries; i++) {
+		int64_t now;
+
 		if (i > 0) {
 			sleep_ms(delay);
 			delay *= 2;
+			now = now_ms();
+			if (store_account_update(srv->st, a->id, renew_fn,
+			    &now) != 0) {
+				/* Never refresh with a token another may use. */
+				xfree_secret(ref);
+				snprintf(err, errlen, "refresh of account %s "
+				    "failed for now: %s", a->id, why);
+				return -EAGAIN;
+			}
 		}
 		res = oauth_refresh(c, ref, &t, why, sizeof(why));
 		if (res != OAUTH_TRANSIENT)

@@ -473,6 +473,42 @@ def test(t):
     t.ok(c3["refresh_token"] not in blob and c3["access_token"] not in blob,
          "no token in the refreshers' logs or outputs")
 
+    # --- transient refresh failures are retried with backoff ---
+    mock.call("POST", "/_mock/config",
+              {"refresh_fail": {"count": 2, "status": 503}})
+    n0 = calls(mock)["token_refresh"]
+    r = cc.cli("refresh", "--all")
+    t.ok(r.returncode == 0 and "refreshed" in r.stdout and
+         calls(mock)["token_refresh"] == n0 + 3,
+         "two 503s, then success on the third attempt", r.stdout + r.stderr)
+    mock.call("POST", "/_mock/config",
+              {"refresh_fail": {"count": 3, "status": 500}})
+    r = cc.cli("refresh", "--all")
+    a = [x for x in accounts(cc) if x["id"] == cid]
+    t.ok(r.returncode == 1 and "failed" in r.stdout and a and
+         a[0]["status"] == "active" and a[0]["last_error"],
+         "three 500s: exit 1, the account stays active with last_error",
+         (r.stdout, a))
+
+    # --- the serve pool's keeper refreshes proactively ---
+    kp = Gateway(config={"qwen_oauth_base_url": mock.url,
+                         "proactive_refresh_check_interval_seconds": 1},
+                 serve=True, workers=1)
+    write_creds(cpath, mint(mock, lifetime=60))
+    kid = kp.cli("accounts", "import", cpath).stdout.strip()
+    end = time.time() + 8
+    a = {}
+    while time.time() < end:
+        a = ([x for x in accounts(kp) or [] if x["id"] == kid] or [{}])[0]
+        if a.get("refreshed_at"):
+            break
+        time.sleep(0.2)
+    t.ok(a.get("refreshed_at") and a.get("expires_at", 0) >
+         time.time() * 1000 + 3000 * 1000,
+         "the keeper refreshed a token inside the buffer", a)
+    kp._stop_pool()
+    kp.stop()
+
     # --- missing seal.key with accounts present ---
     os.unlink(os.path.join(cc.state_dir, "seal.key"))
     r = cc.cli("refresh")
