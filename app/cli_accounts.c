@@ -73,6 +73,30 @@ fmt_time(int64_t ms, char *buf, size_t sz)
 	strftime(buf, sz, "%Y-%m-%d %H:%M:%SZ", &tm);
 }
 
+static void	close_server(struct server *);
+
+/* Does the key open the first account's token?  0 also when there is none. */
+static int
+key_opens_accounts(struct server *srv)
+{
+	struct account	**l;
+	char		 *acc;
+	size_t		  n, i;
+	int		  rc = 0;
+
+	if (store_account_list(srv->st, &l, &n) != 0)
+		return 0;	/* reported by whatever reads next */
+	for (i = 0; i < n; i++)
+		if (l[i]->access_sealed != NULL) {
+			rc = account_open_tokens(srv->seal_key, l[i], &acc,
+			    NULL);
+			xfree_secret(acc);
+			break;
+		}
+	account_list_free(l, n);
+	return rc;
+}
+
 /* Open the store and the sealing key into srv; prints why not. */
 static int
 open_server(const struct cfg *cfg, struct server *srv)
@@ -90,6 +114,13 @@ open_server(const struct cfg *cfg, struct server *srv)
 		return -1;
 	}
 	srv->have_key = 1;
+	if (key_opens_accounts(srv) != 0) {
+		fprintf(stderr, "qwenrelay: %s/%s does not open the tokens in "
+		    "this store (a different key file?); restore the one that "
+		    "goes with it\n", cfg->state_dir, SEAL_KEY_FILE);
+		close_server(srv);
+		return -1;
+	}
 	return 0;
 }
 

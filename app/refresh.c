@@ -208,11 +208,16 @@ do_refresh(struct server *srv, const struct account *a, char **access,
 	    ref == NULL) {
 		xfree_secret(acc);
 		xfree_secret(ref);
+		/*
+		 * Not needs_login: the tokens may be fine and the key file
+		 * the wrong one; restoring the right key must fix it.
+		 */
 		snprintf(err, errlen, "account %s: its tokens cannot be "
-		    "opened with this seal.key; log in again", a->id);
-		release(srv, a->id, "tokens cannot be opened (seal.key "
-		    "changed?)", NULL);
-		return -EKEYREJECTED;
+		    "opened with this seal.key; restore the seal.key that "
+		    "goes with this store", a->id);
+		release(srv, a->id, NULL, "tokens cannot be opened with this "
+		    "seal.key");
+		return -EIO;
 	}
 	xfree_secret(acc);
 	if (tries < 1)

@@ -515,6 +515,16 @@ def test(t):
     t.ok(r.returncode == 1 and "seal.key" in r.stderr and
          "restore" in r.stderr, "a missing seal.key is a clear error",
          r.stderr)
+    kf = os.path.join(cc.state_dir, "seal.key")
+    fd = os.open(kf, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.write(fd, os.urandom(32))
+    os.close(fd)
+    r = cc.cli("accounts", "import", cpath)
+    t.ok(r.returncode == 1 and "does not open" in r.stderr and
+         "restore" in r.stderr, "a wrong seal.key is a clear error", r.stderr)
+    a = [x for x in accounts(cc) or [] if x["id"] == cid]
+    t.ok(a and a[0]["status"] == "active",
+         "a wrong key never marks accounts needs_login")
     cc.stop()
     gw.stop()
 
