@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <json-c/json.h>
+
 #include "accounts.h"
 #include "cfg.h"
 #include "provider.h"
@@ -143,4 +145,88 @@ account_create(struct store *st, const struct cfg *c,
 	if (rc == 0)
 		memcpy(id, a.id, sizeof(a.id));
 	return rc;
+}
+
+static json_object *
+str_or_null(const char *s)
+{
+	return s != NULL && *s != '\0' ? json_object_new_string(s) : NULL;
+}
+
+json_object *
+account_json(const struct account *a, const struct mark *m, size_t nm)
+{
+	json_object	*o = json_object_new_object(), *arr, *mo;
+	size_t		 i;
+
+	json_object_object_add(o, "id", json_object_new_string(a->id));
+	json_object_object_add(o, "provider",
+	    json_object_new_string(a->provider));
+	json_object_object_add(o, "label", json_object_new_string(
+	    a->label != NULL ? a->label : ""));
+	json_object_object_add(o, "status", json_object_new_string(
+	    a->status != NULL ? a->status : "active"));
+	json_object_object_add(o, "status_reason",
+	    str_or_null(a->status_reason));
+	arr = json_object_new_array();
+	for (i = 0; a->models != NULL && a->models[i] != NULL; i++)
+		json_object_array_add(arr,
+		    json_object_new_string(a->models[i]));
+	json_object_object_add(o, "models", arr);
+	json_object_object_add(o, "base_url", str_or_null(a->base_url));
+	json_object_object_add(o, "expires_at",
+	    json_object_new_int64(a->expires_at));
+	json_object_object_add(o, "created_at",
+	    json_object_new_int64(a->created_at));
+	json_object_object_add(o, "refreshed_at",
+	    json_object_new_int64(a->refreshed_at));
+	json_object_object_add(o, "last_error", str_or_null(a->last_error));
+	json_object_object_add(o, "last_used_at",
+	    json_object_new_int64(a->last_used_at));
+	json_object_object_add(o, "total_requests",
+	    json_object_new_int64(a->total_requests));
+	json_object_object_add(o, "prompt_tokens",
+	    json_object_new_int64(a->prompt_tokens));
+	json_object_object_add(o, "completion_tokens",
+	    json_object_new_int64(a->completion_tokens));
+	json_object_object_add(o, "errors", json_object_new_int64(a->errors));
+	arr = json_object_new_array();
+	for (i = 0; i < nm; i++) {
+		if (strcmp(m[i].account, a->id) != 0)
+			continue;
+		mo = json_object_new_object();
+		json_object_object_add(mo, "model",
+		    json_object_new_string(m[i].model));
+		json_object_object_add(mo, "resets_at",
+		    json_object_new_int64(m[i].resets_at));
+		json_object_object_add(mo, "reason",
+		    json_object_new_string(m[i].reason != NULL ?
+		    m[i].reason : ""));
+		json_object_array_add(arr, mo);
+	}
+	json_object_object_add(o, "marks", arr);
+	return o;
+}
+
+int
+accounts_list_json(struct store *st, json_object **out)
+{
+	struct account	**l;
+	struct mark	 *m = NULL;
+	size_t		  n, nm = 0, i;
+	int		  rc;
+
+	*out = NULL;
+	if ((rc = store_account_list(st, &l, &n)) != 0)
+		return rc;
+	if ((rc = store_mark_list(st, &m, &nm)) != 0) {
+		account_list_free(l, n);
+		return rc;
+	}
+	*out = json_object_new_array();
+	for (i = 0; i < n; i++)
+		json_object_array_add(*out, account_json(l[i], m, nm));
+	account_list_free(l, n);
+	mark_list_free(m, nm);
+	return 0;
 }

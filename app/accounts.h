@@ -13,6 +13,8 @@
 struct cfg;
 struct store;
 struct account;
+struct mark;
+struct json_object;
 
 #define SEAL_KEY_FILE	"seal.key"
 
@@ -56,6 +58,19 @@ void	 account_token_hash(const char *token,
 
 /* The sentence for the account limit, with the command that fixes it. */
 void	 account_limit_message(char *buf, size_t sz, size_t count, long long max);
+
+/*
+ * The public view of an account, as `accounts list --json` and the admin
+ * API show it: id, provider, label, status, status_reason, models,
+ * expires_at, counters and its marks.  Never a token.  Caller puts it.
+ */
+struct json_object *account_json(const struct account *,
+	    const struct mark *marks, size_t nmarks);
+/*
+ * Every account as a JSON array of account_json objects (one read of the
+ * accounts and one of the marks).  Returns 0 or the store's -errno.
+ */
+int	 accounts_list_json(struct store *, struct json_object **out);
 
 /* Does the account serve this model?  (An empty list serves any.) */
 int	 account_serves(const struct account *, const char *model);

@@ -8,6 +8,8 @@
 struct cfg;
 
 int	cli_keys(const struct cfg *, int, char **);
+int	cli_accounts(const struct cfg *, int, char **);
+int	cli_refresh(const struct cfg *, int, char **);
 int	cli_config(const struct cfg *, int, char **);
 int	cli_accounts_add(const struct cfg *, int, char **);
 /* Open the store for a command; prints the reason on failure. */

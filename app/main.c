@@ -17,6 +17,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
+
 #include "cfg.h"
 #include "cli.h"
 #include "log.h"
@@ -30,6 +32,9 @@ usage(void)
 	fprintf(stderr,
 	    "usage: qwenrelay                      (FastCGI worker; socket on fd 0)\n"
 	    "       qwenrelay serve [--listen HOST:PORT|/path.sock] [--workers N]\n"
+	    "       qwenrelay accounts login [--label NAME] | list [--json] | show ID\n"
+	    "                | remove ID | enable ID | disable ID | import [FILE]\n"
+	    "       qwenrelay refresh [--all]\n"
 	    "       qwenrelay keys add NAME [--admin] | list [--json] | revoke NAME\n"
 	    "       qwenrelay accounts add --provider P [--label L] [--base-url URL]\n"
 	    "                [--models a,b] [--api-key-env VAR]   (key on stdin)\n"
@@ -109,7 +114,7 @@ main(int argc, char **argv)
 	}
 	if (argc >= 2 && strcmp(argv[1], "serve") != 0 &&
 	    strcmp(argv[1], "keys") != 0 && strcmp(argv[1], "config") != 0 &&
-	    strcmp(argv[1], "accounts") != 0)
+	    strcmp(argv[1], "accounts") != 0 && strcmp(argv[1], "refresh") != 0)
 		return usage();
 	if (argc < 2 && !stdin_is_listener()) {
 		fprintf(stderr, "qwenrelay: no FastCGI socket on standard "
@@ -143,8 +148,15 @@ main(int argc, char **argv)
 	else if (strcmp(argv[1], "accounts") == 0 && argc >= 3 &&
 	    strcmp(argv[2], "add") == 0)
 		rc = cli_accounts_add(&cfg, argc - 3, argv + 3);
-	else if (strcmp(argv[1], "accounts") == 0)
-		rc = usage();
+	else if (strcmp(argv[1], "accounts") == 0 ||
+	    strcmp(argv[1], "refresh") == 0) {
+		/* These talk to Qwen; no fork follows, so init here. */
+		curl_global_init(CURL_GLOBAL_DEFAULT);
+		rc = argv[1][0] == 'a' ?
+		    cli_accounts(&cfg, argc - 2, argv + 2) :
+		    cli_refresh(&cfg, argc - 2, argv + 2);
+		curl_global_cleanup();
+	}
 	else
 		rc = cli_config(&cfg, argc - 2, argv + 2);
 	cfg_free(&cfg);

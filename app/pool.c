@@ -3,6 +3,8 @@
  *
  * The master never opens the store or initialises libcurl: both are unsafe
  * to carry across fork().  It only listens, forks, waits and signals.
+ * Besides the workers it keeps one keeper child (keeper.c) for proactive
+ * refresh and store housekeeping, respawned like a worker.
  */
 #include "config.h"
 
@@ -19,6 +21,7 @@
 #include <fcgiapp.h>
 
 #include "cfg.h"
+#include "keeper.h"
 #include "log.h"
 #include "pool.h"
 #include "util.h"
@@ -50,15 +53,51 @@ spawn(const struct cfg *cfg, int fd)
 	if (pid == 0) {
 		struct sigaction sa;
 
+		/*
+		 * Default dispositions before unblocking: a SIGTERM that
+		 * arrives before the child installs its own handler must
+		 * end it, not run the master's handler in the child.
+		 */
 		memset(&sa, 0, sizeof(sa));
 		sa.sa_handler = SIG_DFL;
 		sigaction(SIGHUP, &sa, NULL);
 		sigaction(SIGCHLD, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+		sigaction(SIGINT, &sa, NULL);
 		sigprocmask(SIG_SETMASK, &pool_oldmask, NULL);
 		_exit(worker_run(cfg, fd));
 	}
 	if (pid == -1)
 		log_err("fork: %s", strerror(errno));
+	return pid;
+}
+
+/* The keeper: like a worker, but it never touches the listen socket. */
+static pid_t
+spawn_keeper(const struct cfg *cfg, int fd)
+{
+	pid_t	pid = fork();
+
+	if (pid == 0) {
+		struct sigaction sa;
+
+		close(fd);
+		/*
+		 * Default dispositions before unblocking: a SIGTERM that
+		 * arrives before the child installs its own handler must
+		 * end it, not run the master's handler in the child.
+		 */
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = SIG_DFL;
+		sigaction(SIGHUP, &sa, NULL);
+		sigaction(SIGCHLD, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+		sigaction(SIGINT, &sa, NULL);
+		sigprocmask(SIG_SETMASK, &pool_oldmask, NULL);
+		_exit(keeper_run(cfg));
+	}
+	if (pid == -1)
+		log_err("fork (keeper): %s", strerror(errno));
 	return pid;
 }
 
@@ -80,7 +119,7 @@ pool_run(struct cfg *cfg, const char *addr, int nworkers)
 {
 	struct sigaction	 sa;
 	sigset_t		 mask, old;
-	pid_t			*pids, pid;
+	pid_t			*pids, pid, keeper = 0;
 	int			 fd, i, status, alive;
 	int64_t			 deadline;
 
@@ -110,7 +149,14 @@ pool_run(struct cfg *cfg, const char *addr, int nworkers)
 
 	while (!pool_term) {
 		/* Reap and respawn. */
-		while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+		while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+			if (pid == keeper) {
+				if (!WIFEXITED(status) ||
+				    WEXITSTATUS(status) != 0)
+					log_warn("keeper %ld died (status %d); "
+					    "respawning", (long)pid, status);
+				keeper = 0;
+			}
 			for (i = 0; i < nworkers; i++)
 				if (pids[i] == pid) {
 					if (!WIFEXITED(status) ||
@@ -120,6 +166,7 @@ pool_run(struct cfg *cfg, const char *addr, int nworkers)
 						    (long)pid, status);
 					pids[i] = 0;
 				}
+		}
 		if (pool_hup) {
 			struct cfg	nc;
 			char		err[512];
@@ -137,8 +184,12 @@ pool_run(struct cfg *cfg, const char *addr, int nworkers)
 				for (i = 0; i < nworkers; i++)
 					if (pids[i] > 0)
 						kill(pids[i], SIGUSR1);
+				if (keeper > 0)
+					kill(keeper, SIGTERM);
 			}
 		}
+		if (keeper == 0 && (keeper = spawn_keeper(cfg, fd)) == -1)
+			keeper = 0;
 		for (i = 0; i < nworkers; i++)
 			if (pids[i] == 0 && (pids[i] = spawn(cfg, fd)) == -1)
 				pids[i] = 0;
@@ -154,13 +205,18 @@ pool_run(struct cfg *cfg, const char *addr, int nworkers)
 	for (i = 0; i < nworkers; i++)
 		if (pids[i] > 0)
 			kill(pids[i], SIGTERM);
+	if (keeper > 0)
+		kill(keeper, SIGTERM);
 	deadline = mono_ms() + POOL_DRAIN_SECONDS * 1000;
 	for (;;) {
-		while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+		while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+			if (pid == keeper)
+				keeper = 0;
 			for (i = 0; i < nworkers; i++)
 				if (pids[i] == pid)
 					pids[i] = 0;
-		for (alive = 0, i = 0; i < nworkers; i++)
+		}
+		for (alive = keeper > 0, i = 0; i < nworkers; i++)
 			alive += pids[i] > 0;
 		if (alive == 0 || mono_ms() > deadline)
 			break;
@@ -173,6 +229,10 @@ pool_run(struct cfg *cfg, const char *addr, int nworkers)
 			kill(pids[i], SIGKILL);
 			waitpid(pids[i], NULL, 0);
 		}
+	if (keeper > 0) {
+		kill(keeper, SIGKILL);
+		waitpid(keeper, NULL, 0);
+	}
 	free(pids);
 	close(fd);
 	if (addr[0] == '/')

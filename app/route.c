@@ -40,6 +40,15 @@ static const struct route routes[ROUTE__MAX] = {
 	    handle_models },
 	[ROUTE_MODEL] = { "/v1/models/*", M_GET, AUTH_CLIENT, 0,
 	    handle_model },
+	[ROUTE_ADMIN_ACCOUNTS] = { "/admin/api/accounts", M_GET | M_POST,
+	    AUTH_ADMIN, 1, handle_admin_accounts },
+	[ROUTE_ADMIN_ACCOUNT] = { "/admin/api/accounts/*",
+	    M_GET | M_PATCH | M_DELETE, AUTH_ADMIN, 1, handle_admin_account },
+	/* The body is optional here: the handler parses it when present. */
+	[ROUTE_ADMIN_LOGINS] = { "/admin/api/logins", M_POST, AUTH_ADMIN, 0,
+	    handle_admin_logins },
+	[ROUTE_ADMIN_LOGIN] = { "/admin/api/logins/*", M_GET, AUTH_ADMIN, 0,
+	    handle_admin_login },
 };
 
 /* The families every route lives under; anything before them is a mount prefix. */

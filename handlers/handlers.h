@@ -14,5 +14,9 @@ int	handle_chat(struct req *);
 int	handle_embeddings(struct req *);
 int	handle_models(struct req *);
 int	handle_model(struct req *);
+int	handle_admin_accounts(struct req *);
+int	handle_admin_account(struct req *);
+int	handle_admin_logins(struct req *);
+int	handle_admin_login(struct req *);
 
 #endif

@@ -6,10 +6,13 @@
  */
 #include "config.h"
 
+#include <string.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
 
+#include "accounts.h"
+#include "cfg.h"
 #include "req.h"
 #include "handlers.h"
 #include "store.h"
@@ -47,6 +50,58 @@ handle_health(struct req *r)
 	return 0;
 }
 
+/*
+ * Counts by status and, per account, what an operator needs to see a
+ * needs_login at a glance.  Never a token.
+ */
+static json_object *
+accounts_summary(struct req *r)
+{
+	json_object	*arr = NULL, *o, *by, *list, *a, *v;
+	size_t		 i, n = 0;
+	int64_t		 active = 0, disabled = 0, needs = 0;
+	const char	*st;
+
+	o = json_object_new_object();
+	if (accounts_list_json(r->srv->st, &arr) == 0)
+		n = json_object_array_length(arr);
+	list = json_object_new_array();
+	for (i = 0; i < n; i++) {
+		a = json_object_array_get_idx(arr, i);
+		st = json_object_object_get_ex(a, "status", &v) ?
+		    json_object_get_string(v) : "";
+		if (strcmp(st, "active") == 0)
+			active++;
+		else if (strcmp(st, "disabled") == 0)
+			disabled++;
+		else
+			needs++;
+		v = json_object_new_object();
+		json_object_object_add(v, "id", json_object_get(
+		    json_object_object_get(a, "id")));
+		json_object_object_add(v, "provider", json_object_get(
+		    json_object_object_get(a, "provider")));
+		json_object_object_add(v, "status", json_object_get(
+		    json_object_object_get(a, "status")));
+		json_object_object_add(v, "status_reason", json_object_get(
+		    json_object_object_get(a, "status_reason")));
+		json_object_object_add(v, "expires_at", json_object_get(
+		    json_object_object_get(a, "expires_at")));
+		json_object_array_add(list, v);
+	}
+	json_object_put(arr);
+	json_object_object_add(o, "total", json_object_new_int64((int64_t)n));
+	json_object_object_add(o, "max",
+	    json_object_new_int64(r->srv->cfg->max_accounts));
+	by = json_object_new_object();
+	json_object_object_add(by, "active", json_object_new_int64(active));
+	json_object_object_add(by, "disabled", json_object_new_int64(disabled));
+	json_object_object_add(by, "needs_login", json_object_new_int64(needs));
+	json_object_object_add(o, "by_status", by);
+	json_object_object_add(o, "list", list);
+	return o;
+}
+
 int
 handle_health_deep(struct req *r)
 {
@@ -76,8 +131,7 @@ handle_health_deep(struct req *r)
 	json_object_object_add(s, "requests_served",
 	    json_object_new_int64((int64_t)r->srv->served));
 	json_object_object_add(o, "worker", s);
-	json_object_object_add(o, "accounts",
-	    json_object_new_int64((int64_t)ss.n_accounts));
+	json_object_object_add(o, "accounts", accounts_summary(r));
 	resp_json(r, 200, o);
 	json_object_put(o);
 	return 0;

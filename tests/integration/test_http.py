@@ -178,17 +178,17 @@ def test(t):
     t.eq(200, sv.req("GET", "/health").status, "serve pool answers /health")
     time.sleep(0.3)
     pids = sv.worker_pids()
-    t.eq(4, len(pids), "serve runs a master and 3 workers")
+    t.eq(5, len(pids), "serve runs a master, a keeper and 3 workers")
     workers = [p for p in pids if p != sv.pool.pid]
     if workers:
         os.kill(workers[0], signal.SIGKILL)
         end = time.time() + 5
         while time.time() < end:
             now = [p for p in sv.worker_pids() if p != sv.pool.pid]
-            if len(now) == 3 and workers[0] not in now:
+            if len(now) == 4 and workers[0] not in now:
                 break
             time.sleep(0.1)
-        t.ok(len(now) == 3 and workers[0] not in now,
+        t.ok(len(now) == 4 and workers[0] not in now,
              "a killed worker is respawned")
     t.eq(200, sv.req("GET", "/health").status, "pool still answers")
     sv.pool.send_signal(signal.SIGTERM)

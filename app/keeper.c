@@ -1,0 +1,123 @@
+/*
+ * keeper.c: the serve pool's housekeeping process.
+ *
+ * One child of the serve master, forked like the workers (store and curl
+ * are opened here, after fork).  It keeps tokens fresh before any request
+ * needs them, so a request rarely pays for a refresh, and it clears what
+ * dead processes leave behind: LMDB reader slots and expired logins.
+ * Refreshes go through refresh_ensure, so they never race a worker.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "accounts.h"
+#include "cfg.h"
+#include "keeper.h"
+#include "log.h"
+#include "provider.h"
+#include "refresh.h"
+#include "req.h"
+#include "store.h"
+#include "util.h"
+#include "xmalloc.h"
+
+static volatile sig_atomic_t keeper_stop;
+
+static void
+on_term(int sig)
+{
+	(void)sig;
+	keeper_stop = 1;
+}
+
+int
+keeper_pass(struct server *srv)
+{
+	const struct cfg	 *c = srv->cfg;
+	const struct provider	 *p;
+	struct account		**l;
+	size_t			  n, i;
+	int64_t			  buf = (c->proactive_refresh_buffer_seconds +
+	    REFRESH_SKEW_SECONDS) * 1000, now = now_ms();
+	char			 *access, err[512];
+	int			  done = 0, rc;
+
+	store_reader_check(srv->st);
+	store_login_purge(srv->st, now);
+	if (!c->proactive_token_refresh || !srv->have_key)
+		return 0;
+	if (store_account_list(srv->st, &l, &n) != 0)
+		return 0;
+	for (i = 0; i < n && !keeper_stop; i++) {
+		p = provider_find(l[i]->provider);
+		if (p == NULL || !p->oauth ||
+		    strcmp(l[i]->status, "active") != 0 ||
+		    l[i]->expires_at == 0 || l[i]->expires_at - now >= buf)
+			continue;
+		rc = refresh_ensure(srv, l[i]->id, 0, &access, err,
+		    sizeof(err));
+		xfree_secret(access);
+		if (rc == 0)
+			done++;
+		else
+			log_warn("keeper: %s", err);
+	}
+	account_list_free(l, n);
+	return done;
+}
+
+int
+keeper_run(const struct cfg *c)
+{
+	struct server		 srv;
+	struct store_opts	 so;
+	struct sigaction	 sa;
+	int64_t			 next = 0;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_term;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	memset(&srv, 0, sizeof(srv));
+	srv.cfg = c;
+	srv.started_ms = now_ms();
+	so.map_size_mb = (size_t)c->store_map_size_mb;
+	so.max_readers = 512;
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	while (!keeper_stop) {
+		if (mono_ms() < next) {
+			usleep(200 * 1000);
+			continue;
+		}
+		next = mono_ms() + c->proactive_refresh_check_interval_seconds *
+		    1000;
+		if (srv.st == NULL && store_open(&srv.st, c->state_dir, &so,
+		    srv.st_err, sizeof(srv.st_err)) != 0) {
+			log_err("keeper: store: %s", srv.st_err);
+			srv.st = NULL;
+			continue;
+		}
+		if (!srv.have_key) {
+			if (accounts_key_load(c, srv.st, srv.seal_key,
+			    srv.key_err, sizeof(srv.key_err)) == 0)
+				srv.have_key = 1;
+			else
+				log_err("keeper: sealing key: %s", srv.key_err);
+		}
+		keeper_pass(&srv);
+	}
+	xwipe(srv.seal_key, sizeof(srv.seal_key));
+	store_close(srv.st);
+	curl_global_cleanup();
+	return 0;
+}
