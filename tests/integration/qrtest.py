@@ -269,7 +269,7 @@ class Mock:
              "--port", "0", "--portfile", pf],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         _cleanups.append(self.stop)
-        end = time.time() + 10
+        end = time.time() + 30
         while not os.path.exists(pf) and time.time() < end:
             time.sleep(0.05)
         with open(pf) as f:

@@ -35,11 +35,16 @@ class Mock:
     def __init__(self):
         self.tmp = tempfile.mkdtemp(prefix="mockqwen.")
         portfile = os.path.join(self.tmp, "port")
+        # The mock never holds our stdout: a leftover mock must not keep
+        # the TAP pipe open and hang `make check`.
         self.proc = subprocess.Popen([sys.executable, MOCK, "--port", "0", "--portfile",
-                                      portfile, "--log", os.path.join(self.tmp, "log")])
-        deadline = time.time() + 10
+                                      portfile, "--log", os.path.join(self.tmp, "log")],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 30
         while not os.path.exists(portfile):
             if time.time() > deadline or self.proc.poll() is not None:
+                self.proc.kill()
+                self.proc.wait()
                 raise SystemExit("Bail out! mock did not start")
             time.sleep(0.05)
         with open(portfile) as f:
