@@ -59,20 +59,6 @@ accounts_usage(void)
 	return 2;
 }
 
-static void
-fmt_time(int64_t ms, char *buf, size_t sz)
-{
-	struct tm	tm;
-	time_t		t = (time_t)(ms / 1000);
-
-	if (ms <= 0) {
-		snprintf(buf, sz, "never");
-		return;
-	}
-	gmtime_r(&t, &tm);
-	strftime(buf, sz, "%Y-%m-%d %H:%M:%SZ", &tm);
-}
-
 static void	close_server(struct server *);
 
 /* Does the key open the first account's token?  0 also when there is none. */
@@ -369,7 +355,7 @@ accounts_list(const struct cfg *cfg, int json)
 			json_object *v;
 			o = json_object_array_get_idx(arr, i);
 			json_object_object_get_ex(o, "expires_at", &v);
-			fmt_time(json_object_get_int64(v), exp, sizeof(exp));
+			fmt_utc(json_object_get_int64(v), exp, sizeof(exp));
 			json_object_object_get_ex(o, "total_requests", &v);
 			printf("%-10s %-18s %-16.16s %-11s %-20s %8lld  %s\n",
 			    json_object_get_string(json_object_object_get(o,
@@ -670,7 +656,7 @@ cli_refresh(const struct cfg *cfg, int argc, char **argv)
 		a = NULL;
 		if (store_account_get(srv.st, l[i]->id, &a) != 0)
 			a = NULL;
-		fmt_time(a != NULL ? a->expires_at : before, exp, sizeof(exp));
+		fmt_utc(a != NULL ? a->expires_at : before, exp, sizeof(exp));
 		if (rc == 0)
 			printf("%s\t%s\t%s\texpires %s\n", l[i]->id,
 			    l[i]->label, a != NULL && a->expires_at != before ?

@@ -52,20 +52,6 @@ cli_store_open(const struct cfg *cfg)
 	return st;
 }
 
-static void
-fmt_time(int64_t ms, char *buf, size_t sz)
-{
-	struct tm	tm;
-	time_t		t = (time_t)(ms / 1000);
-
-	if (ms <= 0) {
-		snprintf(buf, sz, "never");
-		return;
-	}
-	gmtime_r(&t, &tm);
-	strftime(buf, sz, "%Y-%m-%d %H:%M:%SZ", &tm);
-}
-
 static int
 keys_add(struct store *st, const char *name, int admin)
 {
@@ -169,8 +155,8 @@ keys_list(struct store *st, int json)
 		printf("%-24s %-5s %-20s %-20s %s\n", "NAME", "ADMIN",
 		    "CREATED", "LAST USED", "REQUESTS");
 		for (i = 0; i < n; i++) {
-			fmt_time(l[i]->created_ms, c, sizeof(c));
-			fmt_time(l[i]->last_used_ms, u, sizeof(u));
+			fmt_utc(l[i]->created_ms, c, sizeof(c));
+			fmt_utc(l[i]->last_used_ms, u, sizeof(u));
 			printf("%-24s %-5s %-20s %-20s %lld\n", l[i]->name,
 			    l[i]->admin ? "yes" : "no", c, u,
 			    (long long)l[i]->requests);

@@ -25,6 +25,7 @@
 #include "req.h"
 #include "store.h"
 #include "util.h"
+#include "worker.h"
 #include "xmalloc.h"
 
 static volatile sig_atomic_t keeper_stop;
@@ -76,23 +77,12 @@ int
 keeper_run(const struct cfg *c)
 {
 	struct server		 srv;
-	struct store_opts	 so;
-	struct sigaction	 sa;
 	int64_t			 next = 0;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_term;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGUSR1, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-
+	server_signals(on_term);
 	memset(&srv, 0, sizeof(srv));
 	srv.cfg = c;
 	srv.started_ms = now_ms();
-	so.map_size_mb = (size_t)c->store_map_size_mb;
-	so.max_readers = 512;
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	while (!keeper_stop) {
 		if (mono_ms() < next) {
@@ -101,23 +91,11 @@ keeper_run(const struct cfg *c)
 		}
 		next = mono_ms() + c->proactive_refresh_check_interval_seconds *
 		    1000;
-		if (srv.st == NULL && store_open(&srv.st, c->state_dir, &so,
-		    srv.st_err, sizeof(srv.st_err)) != 0) {
-			log_err("keeper: store: %s", srv.st_err);
-			srv.st = NULL;
+		if (server_open(&srv, c, "keeper") != 0)
 			continue;
-		}
-		if (!srv.have_key) {
-			if (accounts_key_load(c, srv.st, srv.seal_key,
-			    srv.key_err, sizeof(srv.key_err)) == 0)
-				srv.have_key = 1;
-			else
-				log_err("keeper: sealing key: %s", srv.key_err);
-		}
 		keeper_pass(&srv);
 	}
-	xwipe(srv.seal_key, sizeof(srv.seal_key));
-	store_close(srv.st);
+	server_close(&srv);
 	curl_global_cleanup();
 	return 0;
 }

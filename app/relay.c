@@ -500,16 +500,6 @@ park(struct relay *rl, const char *acct, int64_t until, int64_t hits,
 	    rl->model, (long long)((until - now_ms()) / 1000), reason);
 }
 
-static void
-fmt_iso(int64_t ms, char *buf, size_t sz)
-{
-	time_t		t = (time_t)(ms / 1000);
-	struct tm	tm;
-
-	gmtime_r(&t, &tm);
-	strftime(buf, sz, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 /* Answer with an upstream's non-2xx body as it came (it is OpenAI-shaped). */
 static void
 relay_upstream_error(struct relay *rl, struct attempt *at)
@@ -648,7 +638,7 @@ no_account(struct relay *rl, const struct select_result *sr,
 		wait = sr->earliest_reset - now_ms();
 		if (wait < 0)
 			wait = 0;
-		fmt_iso(sr->earliest_reset, when, sizeof(when));
+		fmt_utc(sr->earliest_reset, when, sizeof(when));
 		snprintf(hdr, sizeof(hdr), "Retry-After: %lld\r\n",
 		    (long long)((wait + 999) / 1000));
 		resp_error_h(r, 429, hdr, "rate_limit_exceeded",

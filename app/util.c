@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -75,6 +76,20 @@ mono_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void
+fmt_utc(int64_t ms, char *buf, size_t sz)
+{
+	struct tm	tm;
+	time_t		t = (time_t)(ms / 1000);
+
+	if (ms <= 0) {
+		snprintf(buf, sz, "never");
+		return;
+	}
+	gmtime_r(&t, &tm);
+	strftime(buf, sz, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
 int

@@ -21,6 +21,9 @@ int		valid_ident(const char *, size_t max);
 int64_t		now_ms(void);
 int64_t		mono_ms(void);
 
+/* ms since the epoch as 2026-01-02T03:04:05Z, or "never" for 0. */
+void		fmt_utc(int64_t ms, char *buf, size_t sz);
+
 /* mkdir -p with the given mode for every directory it creates. */
 int		mkdir_p(const char *, unsigned int mode);
 

@@ -189,40 +189,63 @@ serve_one(struct server *srv, FCGX_Request *fr)
 	req_free(&r);
 }
 
-int
-worker_run(const struct cfg *cfg, int fd)
+void
+server_signals(void (*fn)(int))
 {
-	struct server		 srv;
-	struct store_opts	 so;
-	struct sigaction	 sa;
-	FCGX_Request		 fr;
+	struct sigaction	sa;
 
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_stop;
+	sa.sa_handler = fn;
 	sigemptyset(&sa.sa_mask);
-	/* No SA_RESTART: a blocked accept() must return on SIGTERM. */
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGUSR1, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+}
 
+int
+server_open(struct server *srv, const struct cfg *cfg, const char *who)
+{
+	struct store_opts	so;
+
+	so.map_size_mb = (size_t)cfg->store_map_size_mb;
+	so.max_readers = 512;
+	if (srv->st == NULL && store_open(&srv->st, cfg->state_dir, &so,
+	    srv->st_err, sizeof(srv->st_err)) != 0) {
+		log_err("%s: store: %s", who, srv->st_err);
+		srv->st = NULL;
+		return -1;
+	}
+	if (!srv->have_key) {
+		if (accounts_key_load(cfg, srv->st, srv->seal_key, srv->key_err,
+		    sizeof(srv->key_err)) == 0)
+			srv->have_key = 1;
+		else
+			log_err("%s: sealing key: %s", who, srv->key_err);
+	}
+	return 0;
+}
+
+void
+server_close(struct server *srv)
+{
+	xwipe(srv->seal_key, sizeof(srv->seal_key));
+	srv->have_key = 0;
+	store_close(srv->st);
+	srv->st = NULL;
+}
+
+int
+worker_run(const struct cfg *cfg, int fd)
+{
+	struct server		 srv;
+	FCGX_Request		 fr;
+
+	server_signals(on_stop);
 	memset(&srv, 0, sizeof(srv));
 	srv.cfg = cfg;
 	srv.started_ms = now_ms();
-	so.map_size_mb = (size_t)cfg->store_map_size_mb;
-	so.max_readers = 512;
-	if (store_open(&srv.st, cfg->state_dir, &so, srv.st_err,
-	    sizeof(srv.st_err)) != 0) {
-		log_err("store: %s", srv.st_err);
-		srv.st = NULL;
-	}
-	if (srv.st != NULL) {
-		if (accounts_key_load(cfg, srv.st, srv.seal_key, srv.key_err,
-		    sizeof(srv.key_err)) == 0)
-			srv.have_key = 1;
-		else
-			log_err("sealing key: %s", srv.key_err);
-	}
+	server_open(&srv, cfg, "worker");
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (FCGX_Init() != 0) {
 		log_err("FCGX_Init failed");
@@ -236,9 +259,8 @@ worker_run(const struct cfg *cfg, int fd)
 		if (FCGX_Accept_r(&fr) < 0)
 			break;
 		/* A store that failed at start may work now (disk freed). */
-		if (srv.st == NULL && store_open(&srv.st, cfg->state_dir, &so,
-		    srv.st_err, sizeof(srv.st_err)) != 0)
-			srv.st = NULL;
+		if (srv.st == NULL || !srv.have_key)
+			server_open(&srv, cfg, "worker");
 		serve_one(&srv, &fr);
 		FCGX_Finish_r(&fr);
 		if (cfg->max_requests > 0 &&
@@ -246,9 +268,8 @@ worker_run(const struct cfg *cfg, int fd)
 			break;
 	}
 	FCGX_Free(&fr, 0);
-	xwipe(srv.seal_key, sizeof(srv.seal_key));
 	upstream_free(srv.upstream);
-	store_close(srv.st);
+	server_close(&srv);
 	curl_global_cleanup();
 	return 0;
 }
