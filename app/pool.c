@@ -45,14 +45,20 @@ on_signal(int sig)
 		pool_chld = 1;
 }
 
+/*
+ * Fork a worker (serving fd) or the keeper (which never touches the
+ * listen socket).  Returns the pid, or -1.
+ */
 static pid_t
-spawn(const struct cfg *cfg, int fd)
+spawn(const struct cfg *cfg, int fd, int keeper)
 {
 	pid_t	pid = fork();
 
 	if (pid == 0) {
 		struct sigaction sa;
 
+		if (keeper)
+			close(fd);
 		/*
 		 * Default dispositions before unblocking: a SIGTERM that
 		 * arrives before the child installs its own handler must
@@ -65,39 +71,11 @@ spawn(const struct cfg *cfg, int fd)
 		sigaction(SIGTERM, &sa, NULL);
 		sigaction(SIGINT, &sa, NULL);
 		sigprocmask(SIG_SETMASK, &pool_oldmask, NULL);
-		_exit(worker_run(cfg, fd));
+		_exit(keeper ? keeper_run(cfg) : worker_run(cfg, fd));
 	}
 	if (pid == -1)
-		log_err("fork: %s", strerror(errno));
-	return pid;
-}
-
-/* The keeper: like a worker, but it never touches the listen socket. */
-static pid_t
-spawn_keeper(const struct cfg *cfg, int fd)
-{
-	pid_t	pid = fork();
-
-	if (pid == 0) {
-		struct sigaction sa;
-
-		close(fd);
-		/*
-		 * Default dispositions before unblocking: a SIGTERM that
-		 * arrives before the child installs its own handler must
-		 * end it, not run the master's handler in the child.
-		 */
-		memset(&sa, 0, sizeof(sa));
-		sa.sa_handler = SIG_DFL;
-		sigaction(SIGHUP, &sa, NULL);
-		sigaction(SIGCHLD, &sa, NULL);
-		sigaction(SIGTERM, &sa, NULL);
-		sigaction(SIGINT, &sa, NULL);
-		sigprocmask(SIG_SETMASK, &pool_oldmask, NULL);
-		_exit(keeper_run(cfg));
-	}
-	if (pid == -1)
-		log_err("fork (keeper): %s", strerror(errno));
+		log_err("fork (%s): %s", keeper ? "keeper" : "worker",
+		    strerror(errno));
 	return pid;
 }
 
@@ -188,10 +166,10 @@ pool_run(struct cfg *cfg, const char *addr, int nworkers)
 					kill(keeper, SIGTERM);
 			}
 		}
-		if (keeper == 0 && (keeper = spawn_keeper(cfg, fd)) == -1)
+		if (keeper == 0 && (keeper = spawn(cfg, fd, 1)) == -1)
 			keeper = 0;
 		for (i = 0; i < nworkers; i++)
-			if (pids[i] == 0 && (pids[i] = spawn(cfg, fd)) == -1)
+			if (pids[i] == 0 && (pids[i] = spawn(cfg, fd, 0)) == -1)
 				pids[i] = 0;
 		pool_chld = 0;
 		/* Sleep until a signal; then loop. */
