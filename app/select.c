@@ -108,7 +108,11 @@ select_account(struct server *srv, const char *model, char (*skip)[24],
 	int			  rc;
 
 	memset(r, 0, sizeof(*r));
-	if ((rc = store_account_list(srv->st, &all, &nall)) != 0)
+	/* Only least-used needs the counters; they cost a read per account. */
+	rc = strcmp(cfg->account_selection_strategy, "least-used") == 0 ?
+	    store_account_list(srv->st, &all, &nall) :
+	    store_account_list_bare(srv->st, &all, &nall);
+	if (rc != 0)
 		return rc;
 	if ((rc = store_mark_list(srv->st, &marks, &nm)) != 0) {
 		account_list_free(all, nall);

@@ -244,6 +244,8 @@ store_account_get(struct store *st, const char *id, struct account **out)
 	return 0;
 }
 
+static int	account_list(struct store *, struct account ***, size_t *, int);
+
 static int
 acct_cmp(const void *x, const void *y)
 {
@@ -257,17 +259,79 @@ acct_cmp(const void *x, const void *y)
 int
 store_account_list(struct store *st, struct account ***out, size_t *n)
 {
+	return account_list(st, out, n, 1);
+}
+
+int
+store_account_list_bare(struct store *st, struct account ***out, size_t *n)
+{
+	return account_list(st, out, n, 0);
+}
+
+static char **
+models_dup(char **m)
+{
+	char	**l;
+	size_t	  i, n;
+
+	for (n = 0; m != NULL && m[n] != NULL; n++)
+		;
+	l = xcalloc(n + 1, sizeof(*l));
+	for (i = 0; i < n; i++)
+		l[i] = xstrdup(m[i]);
+	return l;
+}
+
+static struct account *
+account_dup(const struct account *a)
+{
+	struct account	*c = xmalloc(sizeof(*c));
+
+	*c = *a;
+	c->provider = dup_or_null(a->provider);
+	c->label = dup_or_null(a->label);
+	c->models = models_dup(a->models);
+	c->access_sealed = dup_or_null(a->access_sealed);
+	c->refresh_sealed = dup_or_null(a->refresh_sealed);
+	c->base_url = dup_or_null(a->base_url);
+	c->status = dup_or_null(a->status);
+	c->status_reason = dup_or_null(a->status_reason);
+	c->last_error = dup_or_null(a->last_error);
+	return c;
+}
+
+static struct account **
+list_dup(struct account **l, size_t n)
+{
+	struct account	**c = xcalloc(n + 1, sizeof(*c));
+	size_t		  i;
+
+	for (i = 0; i < n; i++)
+		c[i] = account_dup(l[i]);
+	return c;
+}
+
+static int
+account_list(struct store *st, struct account ***out, size_t *n, int usage)
+{
 	struct txn	  t;
 	MDB_cursor	 *c;
 	MDB_val		  k, v;
 	struct account	**l = NULL, *a;
-	size_t		  cnt = 0, i;
+	size_t		  cnt = 0, i, id;
 	int		  rc;
 
 	*out = NULL;
 	*n = 0;
 	if (txn_begin(&t, st, true) != 0)
 		return t.ret;
+	id = mdb_txn_id(t.txn);
+	if (st->cache != NULL && st->cache_txn == id) {
+		txn_abort(&t);
+		cnt = st->ncache;
+		l = list_dup(st->cache, cnt);
+		goto done;
+	}
 	if ((rc = mdb_cursor_open(t.txn, st->dbi[DB_ACCOUNTS], &c)) != 0) {
 		txn_abort(&t);
 		return store_mdb_err(rc);
@@ -286,10 +350,15 @@ store_account_list(struct store *st, struct account ***out, size_t *n)
 	}
 	mdb_cursor_close(c);
 	txn_abort(&t);
-	for (i = 0; i < cnt; i++)
-		fill_usage(st, l[i]);
 	if (cnt > 1)
 		qsort(l, cnt, sizeof(*l), acct_cmp);
+	account_list_free(st->cache, st->ncache);
+	st->cache = list_dup(l, cnt);
+	st->ncache = cnt;
+	st->cache_txn = id;
+done:
+	for (i = 0; usage && i < cnt; i++)
+		fill_usage(st, l[i]);
 	*out = l;
 	*n = cnt;
 	return 0;

@@ -207,6 +207,7 @@ store_close(struct store *st)
 	}
 	if (st->env != NULL)
 		mdb_env_close(st->env);
+	account_list_free(st->cache, st->ncache);
 	free(st->dir);
 	free(st);
 }

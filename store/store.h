@@ -128,6 +128,8 @@ int	store_account_add(struct store *, const struct account *,
 int	store_account_get(struct store *, const char *id, struct account **);
 /* All accounts in creation order. */
 int	store_account_list(struct store *, struct account ***, size_t *);
+/* The same without the counters (one read transaction, no stats reads). */
+int	store_account_list_bare(struct store *, struct account ***, size_t *);
 int	store_account_count(struct store *, size_t *);
 /* Delete an account, its marks, its retired-token hashes; -ENOENT if absent. */
 int	store_account_del(struct store *, const char *id);

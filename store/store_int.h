@@ -31,6 +31,14 @@ struct store {
 	MDB_env		*senv;		/* stats, MDB_NOSYNC */
 	MDB_dbi		 sdbi;
 	char		*dir;
+	/*
+	 * The accounts as last parsed, and the id of the read transaction
+	 * they were read in.  Every commit to the env makes a new id, so an
+	 * equal id means the records are byte for byte the same: no parse.
+	 */
+	struct account	**cache;
+	size_t		  ncache;
+	size_t		  cache_txn;
 };
 
 struct txn {

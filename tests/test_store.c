@@ -9,6 +9,16 @@
 
 #include "store.h"
 #include "tap.h"
+#include "xmalloc.h"
+
+static int
+relabel(struct account *a, void *arg)
+{
+	(void)arg;
+	free(a->label);
+	a->label = xstrdup("after");
+	return 0;
+}
 
 int
 main(void)
@@ -57,6 +67,43 @@ main(void)
 	is_int(0, store_key_revoke(st, "alice"), "revoke");
 	is_int(-ENOENT, store_key_revoke(st, "alice"), "revoke twice");
 	is_int(-ENOENT, store_key_find(st, h1, &k), "revoked key is gone");
+
+	/* The parsed-accounts cache must never serve a stale record. */
+	{
+		struct account	 a, **al;
+		char		*models[] = { "m", NULL }, dup[24];
+		size_t		 an, cnt;
+
+		memset(&a, 0, sizeof(a));
+		strcpy(a.id, "k1");
+		a.provider = "openai-compatible";
+		a.label = "before";
+		a.models = models;
+		a.access_sealed = "v1.x";
+		a.status = "active";
+		memset(h1, 9, sizeof(h1));
+		is_int(0, store_account_add(st, &a, h1, 10, &cnt, dup),
+		    "account added");
+		store_account_list_bare(st, &al, &an);
+		ok(an == 1 && strcmp(al[0]->label, "before") == 0,
+		    "listed (and cached)");
+		account_list_free(al, an);
+		is_int(0, store_account_update(st, "k1", relabel, NULL),
+		    "relabel");
+		store_account_list_bare(st, &al, &an);
+		ok(an == 1 && strcmp(al[0]->label, "after") == 0,
+		    "a commit invalidates the cache");
+		account_list_free(al, an);
+		store_key_touch(st, h2, 7000);	/* stats env: no invalidation needed */
+		store_account_list(st, &al, &an);
+		ok(an == 1 && strcmp(al[0]->label, "after") == 0,
+		    "cached list again, with counters");
+		account_list_free(al, an);
+		is_int(0, store_account_del(st, "k1"), "delete");
+		store_account_list_bare(st, &al, &an);
+		is_int(0, (long long)an, "a deleted account is gone from the list");
+		account_list_free(al, an);
+	}
 	store_close(st);
 
 	/* Reopen: everything committed is still there. */
