@@ -182,7 +182,7 @@ store_open(struct store **out, const char *dir, const struct store_opts *o,
 	    o->max_readers, 0, err, errlen);
 	if (rc == 0)
 		rc = env_open(&st->senv, sdir, 64u << 20, 2, o->max_readers,
-		    MDB_NOSYNC, err, errlen);
+		    MDB_NOSYNC | MDB_WRITEMAP | MDB_MAPASYNC, err, errlen);
 	free(sdir);
 	if (rc == 0) {
 		store_reader_check(st);

@@ -5,9 +5,10 @@
  * Two environments live under the state directory:
  *   <state_dir>/data.mdb   accounts, sealed tokens, logins, marks, client
  *                          keys, meta: fully synced commits.
- *   <state_dir>/stats/     counters and last-used times: MDB_NOSYNC, so a
- *                          request never waits for an fsync.  A power cut
- *                          may lose the newest counts, never an account.
+ *   <state_dir>/stats/     counters and last-used times: MDB_NOSYNC with
+ *                          MDB_WRITEMAP, so a request never waits for an
+ *                          fsync or a write(2).  A power cut may lose the
+ *                          newest counts, never an account.
  *
  * Open once per process, after fork.  Every function returns 0 or a
  * negative errno: -ENOENT (no such record), -EEXIST, -ENOSPC (map full),

@@ -97,7 +97,7 @@ main(int argc, char **argv)
 		u.when = i;
 		store_usage_add(st, 'a', "k00000001", &u);
 	}
-	printf("usage counter, stats env (MDB_NOSYNC): %.1f us\n",
+	printf("usage counter, stats env (NOSYNC, WRITEMAP): %.1f us\n",
 	    (now_us() - t0) / iters);
 
 	t0 = now_us();
