@@ -322,7 +322,7 @@ refresh_ensure(struct server *srv, const char *id, int force, char **access,
 	for (;;) {
 		account_free(a);
 		a = NULL;
-		if ((rc = store_account_get(srv->st, id, &a)) != 0) {
+		if ((rc = store_account_get_bare(srv->st, id, &a)) != 0) {
 			snprintf(err, errlen, rc == -ENOENT ? "no account %s" :
 			    "account %s: %s", id, store_strerror(rc));
 			return rc;

@@ -148,23 +148,20 @@ put_account(struct txn *t, const struct account *a)
 	return rc;
 }
 
+static int	usage_read(struct store *, char, const char *, int64_t *);
+
 static void
 fill_usage(struct store *st, struct account *a)
 {
-	char		*s;
-	json_object	*o;
+	int64_t	f[5];
 
-	if (store_usage_get(st, 'a', a->id, &s) != 0)
+	if (usage_read(st, 'a', a->id, f) != 0)
 		return;
-	if ((o = json_tokener_parse(s)) != NULL) {
-		a->last_used_at = jget_i64(o, "last_used", 0);
-		a->total_requests = jget_i64(o, "requests", 0);
-		a->prompt_tokens = jget_i64(o, "prompt_tokens", 0);
-		a->completion_tokens = jget_i64(o, "completion_tokens", 0);
-		a->errors = jget_i64(o, "errors", 0);
-		json_object_put(o);
-	}
-	free(s);
+	a->total_requests = f[0];
+	a->prompt_tokens = f[1];
+	a->completion_tokens = f[2];
+	a->errors = f[3];
+	a->last_used_at = f[4];
 }
 
 int
@@ -245,6 +242,37 @@ store_account_get(struct store *st, const char *id, struct account **out)
 }
 
 static int	account_list(struct store *, struct account ***, size_t *, int);
+
+static struct account	*account_dup(const struct account *);
+
+int
+store_account_get_bare(struct store *st, const char *id, struct account **out)
+{
+	struct txn	 t;
+	json_object	*o;
+	size_t		 i;
+	int		 rc;
+
+	if (txn_begin(&t, st, true) != 0)
+		return t.ret;
+	/* The list cache is exact while no commit happened since it was read. */
+	if (st->cache != NULL && st->cache_txn == mdb_txn_id(t.txn)) {
+		txn_abort(&t);
+		for (i = 0; i < st->ncache; i++)
+			if (strcmp(st->cache[i]->id, id) == 0) {
+				*out = account_dup(st->cache[i]);
+				return 0;
+			}
+		return -ENOENT;
+	}
+	rc = txn_get_json(&t, st->dbi[DB_ACCOUNTS], id, strlen(id), &o);
+	txn_abort(&t);
+	if (rc != 0)
+		return rc;
+	*out = account_from_json(o);
+	json_object_put(o);
+	return *out == NULL ? -EINVAL : 0;
+}
 
 static int
 acct_cmp(const void *x, const void *y)
@@ -465,54 +493,52 @@ store_seen_find(struct store *st, const unsigned char hash[STORE_HASH_LEN],
 
 /* ---- usage counters (stats env) ---- */
 
-static void
-incr(json_object *o, const char *k, int64_t d)
-{
-	if (d != 0)
-		json_object_object_add(o, k,
-		    json_object_new_int64(jget_i64(o, k, 0) + d));
-}
+/*
+ * A counter record is versioned text, "1 f0 f1 ...": one parse of a few
+ * numbers instead of a JSON round trip on every request.  Errors by class
+ * live in their own records ("e" kind id NUL class -> "1 n"), written only
+ * when an error happens.
+ */
+enum { U_REQUESTS, U_PROMPT, U_COMPLETION, U_ERRORS, U_LAST_USED, U__MAX };
 
+/* Parse "1 a b c" into f[0..n); missing fields are 0.  -EINVAL if not ours. */
 int
-store_usage_add(struct store *st, char kind, const char *id,
-    const struct usage *u)
+counters_parse(const void *p, size_t len, int64_t *f, size_t n)
 {
-	struct txn	 t;
-	json_object	*o = NULL, *ec;
-	char		 key[80];
-	size_t		 klen;
+	char	 buf[256], *s, *end;
+	size_t	 i;
 
-	klen = (size_t)snprintf(key, sizeof(key), "%c%s", kind, id);
-	if (klen >= sizeof(key))
+	memset(f, 0, n * sizeof(*f));
+	if (len == 0 || len >= sizeof(buf) || ((const char *)p)[0] != '1')
 		return -EINVAL;
-	if (txn_begin_stats(&t, st, false) != 0)
-		return t.ret;
-	if (txn_get_json(&t, st->sdbi, key, klen, &o) != 0) {
-		t.ret = 0;
-		o = json_object_new_object();
-		json_object_object_add(o, "v", json_object_new_int(1));
+	memcpy(buf, p, len);
+	buf[len] = '\0';
+	for (s = buf + 1, i = 0; i < n && *s == ' '; i++) {
+		f[i] = strtoll(s + 1, &end, 10);
+		s = end;
 	}
-	incr(o, "requests", u->requests);
-	incr(o, "prompt_tokens", u->prompt_tokens);
-	incr(o, "completion_tokens", u->completion_tokens);
-	incr(o, "errors", u->errors);
-	if (u->error_class != NULL) {
-		if (!json_object_object_get_ex(o, "errors_by_class", &ec)) {
-			ec = json_object_new_object();
-			json_object_object_add(o, "errors_by_class", ec);
-		}
-		incr(ec, u->error_class, 1);
-	}
-	if (u->when > 0 && u->requests > 0)
-		json_object_object_add(o, "last_used",
-		    json_object_new_int64(u->when));
-	txn_put_json(&t, st->sdbi, key, klen, o);
-	json_object_put(o);
-	return txn_commit(&t);
+	return 0;
 }
 
 int
-store_usage_get(struct store *st, char kind, const char *id, char **json)
+counters_format(char *buf, size_t sz, const int64_t *f, size_t n)
+{
+	size_t	i, o;
+	int	w;
+
+	o = (size_t)snprintf(buf, sz, "1");
+	for (i = 0; i < n && o < sz; i++) {
+		w = snprintf(buf + o, sz - o, " %lld", (long long)f[i]);
+		if (w < 0)
+			return -EINVAL;
+		o += (size_t)w;
+	}
+	return o < sz ? (int)o : -EINVAL;
+}
+
+/* The counters of (kind, id) into f[0..U__MAX); -ENOENT when none. */
+static int
+usage_read(struct store *st, char kind, const char *id, int64_t *f)
 {
 	struct txn	t;
 	MDB_val		v;
@@ -521,15 +547,119 @@ store_usage_get(struct store *st, char kind, const char *id, char **json)
 	int		rc;
 
 	klen = (size_t)snprintf(key, sizeof(key), "%c%s", kind, id);
-	if (klen >= sizeof(key))
+	if (klen >= sizeof(key) - 1)
 		return -EINVAL;
 	if (txn_begin_stats(&t, st, true) != 0)
 		return t.ret;
 	rc = txn_get(&t, st->sdbi, key, klen, &v);
 	if (rc == 0)
-		*json = xstrndup(v.mv_data, v.mv_size);
+		rc = counters_parse(v.mv_data, v.mv_size, f, U__MAX);
 	txn_abort(&t);
 	return rc;
+}
+
+int
+store_usage_add(struct store *st, char kind, const char *id,
+    const struct usage *u)
+{
+	struct txn	t;
+	MDB_val		v;
+	int64_t		f[U__MAX];
+	char		key[80], val[160];
+	size_t		klen;
+	int		n;
+
+	klen = (size_t)snprintf(key, sizeof(key), "%c%s", kind, id);
+	if (klen >= sizeof(key) - 1)
+		return -EINVAL;
+	if (txn_begin_stats(&t, st, false) != 0)
+		return t.ret;
+	if (txn_get(&t, st->sdbi, key, klen, &v) != 0 ||
+	    counters_parse(v.mv_data, v.mv_size, f, U__MAX) != 0)
+		memset(f, 0, sizeof(f));
+	t.ret = 0;
+	f[U_REQUESTS] += u->requests;
+	f[U_PROMPT] += u->prompt_tokens;
+	f[U_COMPLETION] += u->completion_tokens;
+	f[U_ERRORS] += u->errors;
+	if (u->when > 0 && u->requests > 0)
+		f[U_LAST_USED] = u->when;
+	if ((n = counters_format(val, sizeof(val), f, U__MAX)) > 0)
+		txn_put(&t, st->sdbi, key, klen, val, (size_t)n, 0);
+	if (u->error_class != NULL) {
+		char	ek[160];
+		int64_t	c = 0;
+		size_t	eklen = (size_t)snprintf(ek, sizeof(ek), "e%s", key);
+
+		if (eklen + 1 + strlen(u->error_class) < sizeof(ek)) {
+			memcpy(ek + eklen + 1, u->error_class,
+			    strlen(u->error_class));
+			ek[eklen] = '\0';
+			eklen += 1 + strlen(u->error_class);
+			if (txn_get(&t, st->sdbi, ek, eklen, &v) == 0)
+				counters_parse(v.mv_data, v.mv_size, &c, 1);
+			t.ret = 0;
+			c++;
+			if ((n = counters_format(val, sizeof(val), &c, 1)) > 0)
+				txn_put(&t, st->sdbi, ek, eklen, val, (size_t)n, 0);
+		}
+	}
+	return txn_commit(&t);
+}
+
+int
+store_usage_get(struct store *st, char kind, const char *id, char **json)
+{
+	struct txn	 t;
+	MDB_cursor	*c;
+	MDB_val		 k, v;
+	json_object	*o, *ec = NULL;
+	int64_t		 f[U__MAX], n;
+	char		 key[80], ek[96];
+	size_t		 klen, eklen;
+	int		 rc;
+
+	klen = (size_t)snprintf(key, sizeof(key), "%c%s", kind, id);
+	if (klen >= sizeof(key) - 1)
+		return -EINVAL;
+	if (txn_begin_stats(&t, st, true) != 0)
+		return t.ret;
+	rc = txn_get(&t, st->sdbi, key, klen, &v);
+	if (rc != 0 || counters_parse(v.mv_data, v.mv_size, f, U__MAX) != 0) {
+		txn_abort(&t);
+		return rc != 0 ? rc : -EINVAL;
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "requests", json_object_new_int64(f[U_REQUESTS]));
+	json_object_object_add(o, "prompt_tokens", json_object_new_int64(f[U_PROMPT]));
+	json_object_object_add(o, "completion_tokens",
+	    json_object_new_int64(f[U_COMPLETION]));
+	json_object_object_add(o, "errors", json_object_new_int64(f[U_ERRORS]));
+	json_object_object_add(o, "last_used", json_object_new_int64(f[U_LAST_USED]));
+	/* errors by class: "e" + key + NUL + class */
+	eklen = (size_t)snprintf(ek, sizeof(ek), "e%s", key) + 1;
+	if (mdb_cursor_open(t.txn, st->sdbi, &c) == 0) {
+		k.mv_data = ek;
+		k.mv_size = eklen;
+		for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0 &&
+		    k.mv_size > eklen && memcmp(k.mv_data, ek, eklen) == 0;
+		    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+			char *cls = xstrndup((const char *)k.mv_data + eklen,
+			    k.mv_size - eklen);
+			counters_parse(v.mv_data, v.mv_size, &n, 1);
+			if (ec == NULL)
+				ec = json_object_new_object();
+			json_object_object_add(ec, cls, json_object_new_int64(n));
+			free(cls);
+		}
+		mdb_cursor_close(c);
+	}
+	txn_abort(&t);
+	if (ec != NULL)
+		json_object_object_add(o, "errors_by_class", ec);
+	*json = xstrdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
+	return 0;
 }
 
 int

@@ -53,21 +53,23 @@ key_from_json(const void *hash, json_object *o)
 	return k;
 }
 
+/* Counters of a key (stats env): "1 <requests> <last_used>". */
 static void
 key_counters(struct store *st, struct client_key *k)
 {
-	struct txn	 t;
-	json_object	*o;
-	unsigned char	 sk[1 + STORE_HASH_LEN];
+	struct txn	t;
+	MDB_val		v;
+	int64_t		f[2];
+	unsigned char	sk[1 + STORE_HASH_LEN];
 
 	sk[0] = 'k';
 	memcpy(sk + 1, k->hash, STORE_HASH_LEN);
 	if (txn_begin_stats(&t, st, true) != 0)
 		return;
-	if (txn_get_json(&t, st->sdbi, sk, sizeof(sk), &o) == 0) {
-		k->last_used_ms = jget_i64(o, "last_used", 0);
-		k->requests = jget_i64(o, "n", 0);
-		json_object_put(o);
+	if (txn_get(&t, st->sdbi, sk, sizeof(sk), &v) == 0 &&
+	    counters_parse(v.mv_data, v.mv_size, f, 2) == 0) {
+		k->requests = f[0];
+		k->last_used_ms = f[1];
 	}
 	txn_abort(&t);
 }
@@ -217,23 +219,24 @@ int
 store_key_touch(struct store *st, const unsigned char hash[STORE_HASH_LEN],
     int64_t now)
 {
-	struct txn	 t;
-	json_object	*o = NULL;
-	unsigned char	 sk[1 + STORE_HASH_LEN];
+	struct txn	t;
+	MDB_val		v;
+	int64_t		f[2];
+	unsigned char	sk[1 + STORE_HASH_LEN];
+	char		val[64];
+	int		n;
 
 	sk[0] = 'k';
 	memcpy(sk + 1, hash, STORE_HASH_LEN);
 	if (txn_begin_stats(&t, st, false) != 0)
 		return t.ret;
-	if (txn_get_json(&t, st->sdbi, sk, sizeof(sk), &o) != 0) {
-		t.ret = 0;
-		o = json_object_new_object();
-		json_object_object_add(o, "v", json_object_new_int(1));
-	}
-	json_object_object_add(o, "last_used", json_object_new_int64(now));
-	json_object_object_add(o, "n",
-	    json_object_new_int64(jget_i64(o, "n", 0) + 1));
-	txn_put_json(&t, st->sdbi, sk, sizeof(sk), o);
-	json_object_put(o);
+	if (txn_get(&t, st->sdbi, sk, sizeof(sk), &v) != 0 ||
+	    counters_parse(v.mv_data, v.mv_size, f, 2) != 0)
+		memset(f, 0, sizeof(f));
+	t.ret = 0;
+	f[0]++;
+	f[1] = now;
+	if ((n = counters_format(val, sizeof(val), f, 2)) > 0)
+		txn_put(&t, st->sdbi, sk, sizeof(sk), val, (size_t)n, 0);
 	return txn_commit(&t);
 }

@@ -127,6 +127,8 @@ int	store_account_add(struct store *, const struct account *,
 	    const unsigned char *refresh_hash, long long max, size_t *count,
 	    char dup_id[24]);
 int	store_account_get(struct store *, const char *id, struct account **);
+/* The same without the counters; served from the parsed-list cache when exact. */
+int	store_account_get_bare(struct store *, const char *id, struct account **);
 /* All accounts in creation order. */
 int	store_account_list(struct store *, struct account ***, size_t *);
 /* The same without the counters (one read transaction, no stats reads). */

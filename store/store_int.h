@@ -67,6 +67,10 @@ int	 txn_get_json(struct txn *, MDB_dbi, const void *k, size_t klen,
 int	 txn_put_json(struct txn *, MDB_dbi, const void *k, size_t klen,
 	    json_object *);
 
+/* Counter records: versioned text "1 f0 f1 ..." (see accounts.c). */
+int	 counters_parse(const void *, size_t, int64_t *, size_t);
+int	 counters_format(char *, size_t, const int64_t *, size_t);
+
 /* Versioned JSON helpers. */
 int64_t	 jget_i64(json_object *, const char *, int64_t def);
 const char *jget_str(json_object *, const char *);
