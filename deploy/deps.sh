@@ -3,7 +3,10 @@
 QR_BUILD_PKGS="build-essential autoconf automake pkg-config libfcgi-dev
  libcurl4-openssl-dev libjson-c-dev liblmdb-dev libssl-dev"
 QR_RUN_PKGS="lighttpd curl"
-QR_TEST_PKGS="python3 nodejs npm"
+# The tests need these commands; each is "command:package".  Checked by
+# command, not package: a NodeSource nodejs brings its own npm, and asking
+# apt for Debian's npm beside it fails.
+QR_TEST_CMDS="python3:python3 node:nodejs npm:npm"
 
 qr_install() {
 	missing=""
@@ -21,7 +24,20 @@ qr_install() {
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq || true
 	# shellcheck disable=SC2086
-	apt-get install -y -qq --no-install-recommends $missing >/dev/null
+	if ! apt-get install -y -qq --no-install-recommends $missing >/dev/null; then
+		echo "qwenrelay: apt-get could not install:$missing" >&2
+		exit 1
+	fi
+}
+
+# Install the package of every "command:package" whose command is missing.
+qr_need_cmds() {
+	pkgs=""
+	for pair in "$@"; do
+		command -v "${pair%%:*}" >/dev/null 2>&1 || pkgs="$pkgs ${pair#*:}"
+	done
+	# shellcheck disable=SC2086
+	[ -z "$pkgs" ] || qr_install $pkgs
 }
 
 # Configure (once) and build in the source tree.
