@@ -504,8 +504,6 @@ park(struct relay *rl, const char *acct, int64_t until, int64_t hits,
 static void
 relay_upstream_error(struct relay *rl, struct attempt *at)
 {
-	char	hdr[96];
-
 	if (rl->r->opened) {
 		resp_error(rl->r, (int)at->call.status, "upstream_error",
 		    "upstream_error", "The provider answered %ld.",
@@ -519,10 +517,8 @@ relay_upstream_error(struct relay *rl, struct attempt *at)
 
 		json_object_put(o);
 		if (shaped) {
-			snprintf(hdr, sizeof(hdr), "Content-Length: %lu\r\n",
-			    (unsigned long)at->call.resp_len);
-			resp_open(rl->r, (int)at->call.status, NULL, hdr);
-			resp_write(rl->r, at->call.resp, at->call.resp_len);
+			resp_body(rl->r, (int)at->call.status, NULL, NULL,
+			    at->call.resp, at->call.resp_len, 0);
 			return;
 		}
 	}
@@ -589,7 +585,7 @@ embeddings_as_base64(struct relay *rl, const char *body)
 static void
 answer_success(struct relay *rl, struct attempt *at)
 {
-	char	hdr[160], *conv;
+	char	*conv;
 
 	if (rl->stream) {
 		/* Streamed already; an empty 2xx still needs headers. */
@@ -603,11 +599,9 @@ answer_success(struct relay *rl, struct attempt *at)
 		at->call.resp = conv;
 		at->call.resp_len = strlen(conv);
 	}
-	snprintf(hdr, sizeof(hdr), "Content-Length: %lu\r\n",
-	    (unsigned long)at->call.resp_len);
-	resp_open(rl->r, (int)at->call.status, at->call.content_type[0] ?
-	    at->call.content_type : "application/json", hdr);
-	resp_write(rl->r, at->call.resp, at->call.resp_len);
+	resp_body(rl->r, (int)at->call.status, at->call.content_type[0] ?
+	    at->call.content_type : NULL, NULL, at->call.resp,
+	    at->call.resp_len, 0);
 }
 
 static void

@@ -88,8 +88,17 @@ int	resp_open(struct req *, int status, const char *ctype, const char *extra);
 int	resp_write(struct req *, const void *, size_t);
 int	resp_puts(struct req *, const char *);
 int	resp_flush(struct req *);
+/*
+ * A complete response: headers (extra may be NULL), Content-Length, the
+ * body, and a final "\n" when newline is set (JSON answers end in one).
+ */
+int	resp_body(struct req *, int status, const char *ctype, const char *extra,
+	    const char *body, size_t len, int newline);
 /* A complete JSON response (takes no ownership of obj). */
 int	resp_json(struct req *, int status, json_object *obj);
+/* The same with extra header lines. */
+int	resp_json_h(struct req *, int status, json_object *obj,
+	    const char *extra);
 /* A complete OpenAI-shaped error: {"error":{"message","type","code","param"}}. */
 int	resp_error(struct req *, int status, const char *type, const char *code,
 	    const char *fmt, ...) __attribute__((format(printf, 5, 6)));

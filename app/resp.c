@@ -127,21 +127,38 @@ resp_flush(struct req *r)
 }
 
 int
-resp_json(struct req *r, int status, json_object *obj)
+resp_body(struct req *r, int status, const char *ctype, const char *extra,
+    const char *body, size_t len, int newline)
+{
+	char	hdr[640];
+	int	n;
+
+	n = snprintf(hdr, sizeof(hdr), "%sContent-Length: %lu\r\n",
+	    extra != NULL ? extra : "", (unsigned long)len + (newline != 0));
+	if (n < 0 || (size_t)n >= sizeof(hdr) ||
+	    resp_open(r, status, ctype, hdr) != 0)
+		return -1;
+	if (resp_write(r, body, len) != 0 ||
+	    (newline && resp_write(r, "\n", 1) != 0))
+		return -1;
+	return 0;
+}
+
+int
+resp_json_h(struct req *r, int status, json_object *obj, const char *extra)
 {
 	const char	*s;
 	size_t		 n;
-	char		 cl[64];
 
 	s = json_object_to_json_string_length(obj,
 	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
-	snprintf(cl, sizeof(cl), "Content-Length: %lu\r\n",
-	    (unsigned long)n + 1);
-	if (resp_open(r, status, NULL, cl) != 0)
-		return -1;
-	if (resp_write(r, s, n) != 0 || resp_write(r, "\n", 1) != 0)
-		return -1;
-	return 0;
+	return resp_body(r, status, NULL, extra, s, n, 1);
+}
+
+int
+resp_json(struct req *r, int status, json_object *obj)
+{
+	return resp_json_h(r, status, obj, NULL);
 }
 
 static int
@@ -150,7 +167,6 @@ verror(struct req *r, int status, const char *extra, const char *type,
 {
 	json_object	*root, *e;
 	char		 msg[1024];
-	char		 hdr[512];
 	int		 rc;
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -170,17 +186,8 @@ verror(struct req *r, int status, const char *extra, const char *type,
 			    JSON_C_TO_STRING_PLAIN));
 		if (rc == 0)
 			rc = resp_puts(r, "\n\n");
-	} else {
-		const char *s = json_object_to_json_string_ext(root,
-		    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-		snprintf(hdr, sizeof(hdr), "%sContent-Length: %lu\r\n",
-		    extra != NULL ? extra : "", (unsigned long)strlen(s) + 1);
-		rc = resp_open(r, status, NULL, hdr);
-		if (rc == 0)
-			rc = resp_write(r, s, strlen(s));
-		if (rc == 0)
-			rc = resp_write(r, "\n", 1);
-	}
+	} else
+		rc = resp_json_h(r, status, root, extra);
 	json_object_put(root);
 	return rc;
 }
