@@ -38,19 +38,11 @@
 static int
 send_json(struct req *r, int status, json_object *o)
 {
-	const char	*s;
-	size_t		 n;
-	char		 hdr[128];
+	char	hdr[96];
 
-	s = json_object_to_json_string_length(o,
-	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
-	snprintf(hdr, sizeof(hdr), "Content-Length: %lu\r\n"
-	    "X-Qwenrelay-Worker: %ld\r\nCache-Control: no-store\r\n",
-	    (unsigned long)n + 1, (long)getpid());
-	if (resp_open(r, status, NULL, hdr) != 0)
-		return 0;
-	resp_write(r, s, n);
-	resp_write(r, "\n", 1);
+	snprintf(hdr, sizeof(hdr), "X-Qwenrelay-Worker: %ld\r\n"
+	    "Cache-Control: no-store\r\n", (long)getpid());
+	resp_json_h(r, status, o, hdr);
 	return 0;
 }
 
@@ -446,13 +438,26 @@ expire_fn(json_object *o, void *arg)
 	return 0;
 }
 
+/* The login record r->param as a JSON object (caller puts), or -errno. */
+static int
+load_login(struct req *r, json_object **rec)
+{
+	const char	*why;
+	char		*text;
+	int		 rc;
+
+	if ((rc = store_login_get(r->srv->st, r->param, &text)) != 0)
+		return rc;
+	*rec = parse_json_object(text, strlen(text), &why);
+	free(text);
+	return *rec == NULL ? -EINVAL : 0;
+}
+
 int
 handle_admin_login(struct req *r)
 {
 	struct claim	 c;
 	json_object	*rec;
-	const char	*why;
-	char		*text;
 	int		 rc;
 
 	if (need_ready(r) != 0)
@@ -474,23 +479,15 @@ handle_admin_login(struct req *r)
 	free(c.device_code);
 	free(c.verifier);
 	free(c.label);
-	if ((rc = store_login_get(r->srv->st, r->param, &text)) != 0)
+	if ((rc = load_login(r, &rec)) != 0)
 		return rc;
-	rec = parse_json_object(text, strlen(text), &why);
-	free(text);
-	if (rec == NULL)
-		return -EINVAL;
 	if (jstr(rec, "status") != NULL &&
 	    strcmp(jstr(rec, "status"), "pending") == 0 &&
 	    jint(rec, "expires_at") <= now_ms()) {
 		json_object_put(rec);
 		store_login_update(r->srv->st, r->param, expire_fn, NULL);
-		if ((rc = store_login_get(r->srv->st, r->param, &text)) != 0)
+		if ((rc = load_login(r, &rec)) != 0)
 			return rc;
-		rec = parse_json_object(text, strlen(text), &why);
-		free(text);
-		if (rec == NULL)
-			return -EINVAL;
 	}
 	rc = answer(r, rec, c.claimed);
 	json_object_put(rec);
