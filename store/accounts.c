@@ -536,6 +536,38 @@ counters_format(char *buf, size_t sz, const int64_t *f, size_t n)
 	return o < sz ? (int)o : -EINVAL;
 }
 
+void
+counters_get(struct txn *t, const void *key, size_t klen, int64_t *f, size_t n)
+{
+	MDB_val	v;
+
+	if (txn_get(t, t->st->sdbi, key, klen, &v) != 0 ||
+	    counters_parse(v.mv_data, v.mv_size, f, n) != 0)
+		memset(f, 0, n * sizeof(*f));
+	if (t->ret == -ENOENT || t->ret == -EINVAL)
+		t->ret = 0;
+}
+
+void
+counters_put(struct txn *t, const void *key, size_t klen, const int64_t *f,
+    size_t n)
+{
+	char	val[256];
+	int	len;
+
+	if ((len = counters_format(val, sizeof(val), f, n)) > 0)
+		txn_put(t, t->st->sdbi, key, klen, val, (size_t)len, 0);
+}
+
+/* The usage record's key, kind + id; 0 if it does not fit. */
+static size_t
+usage_key(char *buf, size_t sz, char kind, const char *id)
+{
+	size_t	n = (size_t)snprintf(buf, sz, "%c%s", kind, id);
+
+	return n < sz - 1 ? n : 0;
+}
+
 /* The counters of (kind, id) into f[0..U__MAX); -ENOENT when none. */
 static int
 usage_read(struct store *st, char kind, const char *id, int64_t *f)
@@ -546,8 +578,7 @@ usage_read(struct store *st, char kind, const char *id, int64_t *f)
 	size_t		klen;
 	int		rc;
 
-	klen = (size_t)snprintf(key, sizeof(key), "%c%s", kind, id);
-	if (klen >= sizeof(key) - 1)
+	if ((klen = usage_key(key, sizeof(key), kind, id)) == 0)
 		return -EINVAL;
 	if (txn_begin_stats(&t, st, true) != 0)
 		return t.ret;
@@ -563,46 +594,31 @@ store_usage_add(struct store *st, char kind, const char *id,
     const struct usage *u)
 {
 	struct txn	t;
-	MDB_val		v;
-	int64_t		f[U__MAX];
-	char		key[80], val[160];
-	size_t		klen;
-	int		n;
+	int64_t		f[U__MAX], c;
+	char		key[80], ek[160];
+	size_t		klen, eklen, cl;
 
-	klen = (size_t)snprintf(key, sizeof(key), "%c%s", kind, id);
-	if (klen >= sizeof(key) - 1)
+	if ((klen = usage_key(key, sizeof(key), kind, id)) == 0)
 		return -EINVAL;
 	if (txn_begin_stats(&t, st, false) != 0)
 		return t.ret;
-	if (txn_get(&t, st->sdbi, key, klen, &v) != 0 ||
-	    counters_parse(v.mv_data, v.mv_size, f, U__MAX) != 0)
-		memset(f, 0, sizeof(f));
-	t.ret = 0;
+	counters_get(&t, key, klen, f, U__MAX);
 	f[U_REQUESTS] += u->requests;
 	f[U_PROMPT] += u->prompt_tokens;
 	f[U_COMPLETION] += u->completion_tokens;
 	f[U_ERRORS] += u->errors;
 	if (u->when > 0 && u->requests > 0)
 		f[U_LAST_USED] = u->when;
-	if ((n = counters_format(val, sizeof(val), f, U__MAX)) > 0)
-		txn_put(&t, st->sdbi, key, klen, val, (size_t)n, 0);
-	if (u->error_class != NULL) {
-		char	ek[160];
-		int64_t	c = 0;
-		size_t	eklen = (size_t)snprintf(ek, sizeof(ek), "e%s", key);
-
-		if (eklen + 1 + strlen(u->error_class) < sizeof(ek)) {
-			memcpy(ek + eklen + 1, u->error_class,
-			    strlen(u->error_class));
-			ek[eklen] = '\0';
-			eklen += 1 + strlen(u->error_class);
-			if (txn_get(&t, st->sdbi, ek, eklen, &v) == 0)
-				counters_parse(v.mv_data, v.mv_size, &c, 1);
-			t.ret = 0;
-			c++;
-			if ((n = counters_format(val, sizeof(val), &c, 1)) > 0)
-				txn_put(&t, st->sdbi, ek, eklen, val, (size_t)n, 0);
-		}
+	counters_put(&t, key, klen, f, U__MAX);
+	/* errors by class: "e" + key + NUL + class */
+	if (u->error_class != NULL &&
+	    (cl = strlen(u->error_class)) + klen + 2 < sizeof(ek)) {
+		eklen = (size_t)snprintf(ek, sizeof(ek), "e%s", key) + 1;
+		memcpy(ek + eklen, u->error_class, cl);
+		eklen += cl;
+		counters_get(&t, ek, eklen, &c, 1);
+		c++;
+		counters_put(&t, ek, eklen, &c, 1);
 	}
 	return txn_commit(&t);
 }
@@ -619,8 +635,7 @@ store_usage_get(struct store *st, char kind, const char *id, char **json)
 	size_t		 klen, eklen;
 	int		 rc;
 
-	klen = (size_t)snprintf(key, sizeof(key), "%c%s", kind, id);
-	if (klen >= sizeof(key) - 1)
+	if ((klen = usage_key(key, sizeof(key), kind, id)) == 0)
 		return -EINVAL;
 	if (txn_begin_stats(&t, st, true) != 0)
 		return t.ret;
@@ -667,21 +682,14 @@ store_stats_incr(struct store *st, const char *key, int64_t delta,
     int64_t *out)
 {
 	struct txn	t;
-	MDB_val		v;
-	int64_t		n = 0;
-	char		buf[32];
+	int64_t		n;
 	size_t		klen = strlen(key) + 1;	/* NUL keeps these apart from usage keys */
 
 	if (txn_begin_stats(&t, st, false) != 0)
 		return t.ret;
-	if (txn_get(&t, st->sdbi, key, klen, &v) == 0 && v.mv_size < 31) {
-		memcpy(buf, v.mv_data, v.mv_size);
-		buf[v.mv_size] = '\0';
-		n = strtoll(buf, NULL, 10);
-	}
+	counters_get(&t, key, klen, &n, 1);
 	n += delta;
-	snprintf(buf, sizeof(buf), "%lld", (long long)n);
-	txn_put(&t, st->sdbi, key, klen, buf, strlen(buf), 0);
+	counters_put(&t, key, klen, &n, 1);
 	if (out != NULL)
 		*out = n;
 	return txn_commit(&t);
@@ -726,9 +734,8 @@ store_window_hit(struct store *st, const char *client, int64_t window,
     int64_t *count)
 {
 	struct txn	t;
-	MDB_val		v;
-	char		key[96], val[48];
-	long long	w = -1, n = 0;
+	int64_t		f[2];	/* window, requests in it */
+	char		key[96];
 	size_t		klen;
 
 	klen = (size_t)snprintf(key, sizeof(key), "w%s", client);
@@ -736,15 +743,10 @@ store_window_hit(struct store *st, const char *client, int64_t window,
 		return -EINVAL;
 	if (txn_begin_stats(&t, st, false) != 0)
 		return t.ret;
-	if (txn_get(&t, st->sdbi, key, klen, &v) == 0 && v.mv_size < sizeof(val)) {
-		memcpy(val, v.mv_data, v.mv_size);
-		val[v.mv_size] = '\0';
-		if (sscanf(val, "%lld:%lld", &w, &n) != 2)
-			w = -1;
-	}
-	n = w == window ? n + 1 : 1;
-	snprintf(val, sizeof(val), "%lld:%lld", (long long)window, n);
-	txn_put(&t, st->sdbi, key, klen, val, strlen(val), 0);
-	*count = n;
+	counters_get(&t, key, klen, f, 2);
+	f[1] = f[0] == window ? f[1] + 1 : 1;
+	f[0] = window;
+	counters_put(&t, key, klen, f, 2);
+	*count = f[1];
 	return txn_commit(&t);
 }

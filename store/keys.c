@@ -220,23 +220,16 @@ store_key_touch(struct store *st, const unsigned char hash[STORE_HASH_LEN],
     int64_t now)
 {
 	struct txn	t;
-	MDB_val		v;
-	int64_t		f[2];
+	int64_t		f[2];	/* requests, last used */
 	unsigned char	sk[1 + STORE_HASH_LEN];
-	char		val[64];
-	int		n;
 
 	sk[0] = 'k';
 	memcpy(sk + 1, hash, STORE_HASH_LEN);
 	if (txn_begin_stats(&t, st, false) != 0)
 		return t.ret;
-	if (txn_get(&t, st->sdbi, sk, sizeof(sk), &v) != 0 ||
-	    counters_parse(v.mv_data, v.mv_size, f, 2) != 0)
-		memset(f, 0, sizeof(f));
-	t.ret = 0;
+	counters_get(&t, sk, sizeof(sk), f, 2);
 	f[0]++;
 	f[1] = now;
-	if ((n = counters_format(val, sizeof(val), f, 2)) > 0)
-		txn_put(&t, st->sdbi, sk, sizeof(sk), val, (size_t)n, 0);
+	counters_put(&t, sk, sizeof(sk), f, 2);
 	return txn_commit(&t);
 }

@@ -70,6 +70,11 @@ int	 txn_put_json(struct txn *, MDB_dbi, const void *k, size_t klen,
 /* Counter records: versioned text "1 f0 f1 ..." (see accounts.c). */
 int	 counters_parse(const void *, size_t, int64_t *, size_t);
 int	 counters_format(char *, size_t, const int64_t *, size_t);
+/* Read a counter record in t (zeros when absent or not ours); write one. */
+void	 counters_get(struct txn *, const void *key, size_t klen, int64_t *,
+	    size_t);
+void	 counters_put(struct txn *, const void *key, size_t klen,
+	    const int64_t *, size_t);
 
 /* Versioned JSON helpers. */
 int64_t	 jget_i64(json_object *, const char *, int64_t def);
