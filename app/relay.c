@@ -760,8 +760,11 @@ relay_request(struct req *r, enum relay_kind kind, const char *model)
 		case RC_OK:
 			answer_success(&rl, &at);
 			count(&rl, a->id, NULL);
-			/* Success ends a run of hits: the next backoff starts low. */
-			if (mark_hits(r->srv, a->id, model) > 0)
+			/*
+			 * Success ends a run of hits: the next backoff starts
+			 * low.  The selection already read the marks.
+			 */
+			if (sr.hits > 0)
 				store_mark_clear(r->srv->st, a->id, model);
 			upstream_call_done(&at.call);
 			goto out;

@@ -136,8 +136,8 @@ select_account(struct server *srv, const char *model, char (*skip)[24],
 			continue;
 		cand[n++] = all[i];
 	}
-	mark_list_free(marks, nm);
 	if (n == 0) {
+		mark_list_free(marks, nm);
 		free(cand);
 		account_list_free(all, nall);
 		return -ENOENT;
@@ -158,6 +158,12 @@ select_account(struct server *srv, const char *model, char (*skip)[24],
 		    (int)cfg->hybrid_rotate_requests : 0);
 
 	r->acct = cand[pick];
+	/* Hits left by an expired mark: the relay clears them on success. */
+	for (i = 0; i < nm; i++)
+		if (strcmp(marks[i].account, r->acct->id) == 0 &&
+		    strcmp(marks[i].model, model) == 0)
+			r->hits = marks[i].hits;
+	mark_list_free(marks, nm);
 	for (i = 0; i < nall; i++)
 		if (all[i] != r->acct)
 			account_free(all[i]);

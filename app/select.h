@@ -21,6 +21,7 @@ struct select_result {
 	size_t		 limited;	/* of those, marked until later */
 	int64_t		 earliest_reset;/* ms, when limited > 0 */
 	size_t		 total;		/* accounts in the pool */
+	int64_t		 hits;		/* the chosen one's (expired) mark hits */
 };
 
 /*

@@ -203,6 +203,9 @@ def test(t):
     r = chat(gw, key)
     t.ok(r.status == 200 and time.time() - t0 >= 1.9,
          "the only account parked 2 s: the request waits, then succeeds")
+    lst = json.loads(gw.cli("accounts", "list", "--json").stdout)
+    t.eq([], lst[0]["marks"], "a success clears the account's mark "
+         "(the next backoff starts low)")
     gw.stop()
 
     # -- strategies over 30 requests -------------------------------------
