@@ -604,6 +604,48 @@ answer_success(struct relay *rl, struct attempt *at)
 	    at->call.resp_len, 0);
 }
 
+/*
+ * The embedding models active accounts serve, "a, b" (caller frees), or
+ * NULL when there are none.
+ */
+static char *
+embed_models(struct req *r)
+{
+	struct account	 **l;
+	const char	 **seen;
+	char		  *out = NULL, *next;
+	size_t		   n, i, j, k, ns = 0;
+
+	if (store_account_list_bare(r->srv->st, &l, &n) != 0)
+		return NULL;
+	for (i = 0, k = 0; i < n; i++)
+		for (j = 0; l[i]->models[j] != NULL; j++)
+			k++;
+	seen = xcalloc(k + 1, sizeof(*seen));
+	for (i = 0; i < n; i++) {
+		if (strcmp(l[i]->status, "active") != 0)
+			continue;
+		for (j = 0; l[i]->models[j] != NULL; j++) {
+			const char *m = l[i]->models[j];
+			if (!provider_is_embed_model(provider_find(
+			    l[i]->provider), m))
+				continue;
+			for (k = 0; k < ns && strcmp(seen[k], m) != 0; k++)
+				;
+			if (k < ns)
+				continue;
+			seen[ns++] = m;
+			next = xasprintf("%s%s%s", out ? out : "",
+			    out ? ", " : "", m);
+			free(out);
+			out = next;
+		}
+	}
+	free(seen);
+	account_list_free(l, n);
+	return out;
+}
+
 static void
 no_account(struct relay *rl, const struct select_result *sr,
     int64_t waited_ms, const char *last_err)
@@ -619,13 +661,21 @@ no_account(struct relay *rl, const struct select_result *sr,
 		    "(API key).");
 		return;
 	}
+	if (sr->serving == 0 && rl->kind == RELAY_EMBED) {
+		char *names = embed_models(r);
+		resp_error(r, 400, "invalid_request_error", "model_not_found",
+		    "No active account serves embedding model '%.100s'. %s%s",
+		    rl->model, names != NULL ? "Models that can embed here: " :
+		    "No account serves an embedding model; add one with "
+		    "'qwenrelay accounts add ... --models NAME'.",
+		    names != NULL ? names : "");
+		free(names);
+		return;
+	}
 	if (sr->serving == 0) {
-		resp_error(r, rl->kind == RELAY_EMBED ? 400 : 404,
-		    "invalid_request_error", "model_not_found",
+		resp_error(r, 404, "invalid_request_error", "model_not_found",
 		    "No active account serves model '%.100s'. See GET "
-		    "/v1/models for the models the pool serves%s.", rl->model,
-		    rl->kind == RELAY_EMBED ? " (embedding models among them)" :
-		    "");
+		    "/v1/models for the models the pool serves.", rl->model);
 		return;
 	}
 	if (sr->limited > 0 && last_err == NULL) {

@@ -115,8 +115,11 @@ def test(t):
          r.text[:200])
     r = gw.req("POST", "/v1/embeddings", key=key,
                body={"model": "no-such-embedder", "input": "a"})
-    t.ok(r.status == 400 and is_openai_error(r), "embeddings with a model "
-         "no account serves: 400", r.text)
+    t.ok(r.status == 400 and is_openai_error(r) and
+         "text-embedding-v3" in r.json()["error"]["message"] and
+         "coder-model" not in r.json()["error"]["message"],
+         "embeddings with a model no account serves: 400 naming the "
+         "models that can embed", r.text)
 
     # bad input: clear 400s, nothing relayed
     before = len(used_tokens(mock))
