@@ -66,21 +66,6 @@ store_login_update(struct store *st, const char *id,
 }
 
 int
-store_login_del(struct store *st, const char *id)
-{
-	struct txn	t;
-	int		rc;
-
-	if (txn_begin(&t, st, false) != 0)
-		return t.ret;
-	if ((rc = txn_del(&t, st->dbi[DB_LOGINS], id, strlen(id))) != 0) {
-		txn_abort(&t);
-		return rc;
-	}
-	return txn_commit(&t);
-}
-
-int
 store_login_purge(struct store *st, int64_t now)
 {
 	struct txn	 t;

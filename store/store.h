@@ -190,7 +190,6 @@ int	store_login_put(struct store *, const char *id, const char *json);
 int	store_login_get(struct store *, const char *id, char **json);
 int	store_login_update(struct store *, const char *id,
 	    int (*fn)(struct json_object *, void *), void *);
-int	store_login_del(struct store *, const char *id);
 /* Delete logins whose expires_at is before now; returns how many. */
 int	store_login_purge(struct store *, int64_t now);
 
