@@ -3,6 +3,11 @@
 QR_BUILD_PKGS="build-essential autoconf automake pkg-config libfcgi-dev
  libcurl4-openssl-dev libjson-c-dev liblmdb-dev libssl-dev"
 QR_RUN_PKGS="lighttpd curl"
+# What the test suite starts or drives besides lighttpd: the other web
+# servers (conformance tests), headless Chromium (admin page), promtool
+# (metrics format), clang with its sanitizer runtimes (libFuzzer), wrk.
+QR_TEST_PKGS="nginx apache2 libapache2-mod-fcgid chromium prometheus
+ clang libclang-rt-14-dev wrk"
 # The tests need these commands; each is "command:package".  Checked by
 # command, not package: a NodeSource nodejs brings its own npm, and asking
 # apt for Debian's npm beside it fails.
