@@ -767,7 +767,8 @@ relay_request(struct req *r, enum relay_kind kind, const char *model)
 			forced = 0;
 		}
 		if (token == NULL) {
-			rc = refresh_ensure(r->srv, a->id, forced, &token, err,
+			rc = refresh_ensure(r->srv, a->id,
+			    forced ? REFRESH_FORCE : 0, &token, err,
 			    sizeof(err));
 			if (rc != 0) {
 				log_warn("account %s: %s", a->id, err);

@@ -65,6 +65,9 @@ GET  /_mock/requests[?path=/v1/chat/completions]   last 1000 requests to /v1/* a
           raw string | null,"token": bearer or null,"time": epoch seconds}]
 GET  /_mock/calls        -> {"device_code","token_device","token_refresh","chat",
                              "embeddings","models"} (every call counts, failed ones too)
+GET  /_mock/refresh_log  -> [{"time","status","account","sent","issued"}] one per refresh
+        grant answered; sent/issued are the last 8 characters of the refresh token sent
+        and of the one issued (null unless 200); account is null for an unknown token.
 GET  /_mock/config       -> current config
 POST /_mock/config       merge keys (unknown keys -> 400):
         device_expires_in 600     device_interval null (omitted from device/code reply)
@@ -207,6 +210,7 @@ class MockState:
         self.accounts = {}         # account id -> {"label", "refresh_token", "access": [..]}
         self.access = {}           # access token -> {"account", "expires_at"}
         self.refresh = {}          # current refresh token -> account id
+        self.refresh_account = {}  # every refresh token issued -> account id
         self.apikeys = set()
         self.fail_rules = []
         self.streams = []
@@ -215,6 +219,7 @@ class MockState:
                                      "chat", "embeddings", "models")}
         self.next_account = 1
         self.next_call = 1
+        self.refresh_log = []      # one entry per refresh grant answered
 
     # Caller holds the lock for everything below.
     def new_account(self, lifetime, label=None):
@@ -239,6 +244,7 @@ class MockState:
         token = "mqr_" + secrets.token_urlsafe(32)
         acct["refresh_token"] = token
         self.refresh[token] = aid
+        self.refresh_account[token] = aid
         return token
 
     def token_valid(self, token):
@@ -394,6 +400,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             ("GET", "/_mock/streams"): self.mock_streams,
             ("GET", "/_mock/requests"): self.mock_requests,
             ("GET", "/_mock/calls"): self.mock_calls,
+            ("GET", "/_mock/refresh_log"): self.mock_refresh_log,
             ("GET", "/_mock/config"): self.mock_config_get,
             ("POST", "/_mock/config"): self.mock_config_set,
             ("POST", "/_mock/reset"): self.mock_reset,
@@ -515,6 +522,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if delay > 0:
             time.sleep(delay / 1000.0)  # outside the lock, so concurrent refreshes can race
         status, body = self.refresh_grant(form)
+        with st.lock:
+            st.refresh_log.append({
+                "time": time.time(), "status": status,
+                "account": st.refresh_account.get(form.get("refresh_token", "")),
+                "sent": form.get("refresh_token", "")[-8:],
+                "issued": (body.get("refresh_token") or "")[-8:] if status == 200 else None})
         self.send_json(status, body)
 
     def refresh_grant(self, form):
@@ -816,6 +829,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def mock_calls(self):
         with self.state.lock:
             out = dict(self.state.calls)
+        self.send_json(200, out)
+
+    def mock_refresh_log(self):
+        with self.state.lock:
+            out = list(self.state.refresh_log)
         self.send_json(200, out)
 
     def mock_config_get(self):
