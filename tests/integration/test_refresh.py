@@ -13,6 +13,7 @@ makes the refresh blocking.
 import collections
 import json
 import os
+import signal
 import threading
 import time
 
@@ -140,6 +141,58 @@ def proactive_outage(t, mock):
     gw.stop()
 
 
+def interrupted(t, mock):
+    """A worker killed after sending the refresh token, before storing the
+    rotated one: that account (only) needs a new login, and says why."""
+    mock.call("POST", "/_mock/reset")
+    gw = Gateway(workers=2, env={
+        "QWENRELAY_QWEN_OAUTH_BASE_URL": mock.url,
+        "QWENRELAY_TOKEN_REFRESH_RETRY_DELAY_MS": "100"})
+    key = gw.add_key("c")
+    ids = []
+    for lifetime in (-10, 3600):        # the first is expired: refreshed
+        a = mock.call("POST", "/_mock/accounts", {"lifetime": lifetime})
+        p = os.path.join(gw.dir, "creds.json")
+        with open(p, "w") as f:
+            json.dump({"access_token": a["access_token"],
+                       "refresh_token": a["refresh_token"],
+                       "token_type": "Bearer",
+                       "resource_url": a["resource_url"],
+                       "expiry_date": a["expiry_date"]}, f)
+        r = gw.cli("accounts", "import", p)
+        ids.append(r.stdout)
+    mock.call("POST", "/_mock/config", {"refresh_delay_ms": 1500})
+    res = []
+    th = threading.Thread(target=lambda: res.append(chat(gw, key)))
+    th.start()
+    end = time.time() + 10
+    while not mock.call("GET", "/_mock/refresh_log") and \
+            mock.call("GET", "/_mock/calls")["token_refresh"] == 0 and \
+            time.time() < end:
+        time.sleep(0.02)
+    for pid in gw.worker_pids():        # the refresher among them
+        os.kill(pid, signal.SIGKILL)
+    th.join()
+    end = time.time() + 10              # the mock rotates all the same
+    while not mock.call("GET", "/_mock/refresh_log") and time.time() < end:
+        time.sleep(0.05)
+    mock.call("POST", "/_mock/config", {"refresh_delay_ms": 0})
+    r = chat(gw, key)
+    t.eq(200, r.status, "after the kill, the next request is served (by "
+         "the other account)")
+    lst = json.loads(gw.cli("accounts", "list", "--json").stdout or "[]")
+    st = {a["status"]: a for a in lst}
+    t.ok(sorted(st) == ["active", "needs_login"], "exactly the "
+         "interrupted account needs a new login", lst)
+    why = st.get("needs_login", {}).get("status_reason") or ""
+    t.ok(why.startswith("refresh interrupted") and "accounts login" in why,
+         "its reason says the refresh was interrupted, and what to do",
+         why)
+    t.ok("taking over from pid" in gw.logs(), "the takeover is logged")
+    t.eq(200, chat(gw, key).status, "the key and the pool still work")
+    gw.stop()
+
+
 def test(t):
     mock = Mock()
     recipe(t, mock, clients=2, lifetime=30, workers=2)
@@ -147,6 +200,7 @@ def test(t):
     # 200 chats spread over ~8 s: a few lifetimes of a 3 s token
     recipe(t, mock, clients=8, lifetime=3, workers=4, pace=0.3)
     proactive_outage(t, mock)
+    interrupted(t, mock)
 
 
 main_guard(test)

@@ -65,8 +65,8 @@ GET  /_mock/requests[?path=/v1/chat/completions]   last 1000 requests to /v1/* a
           raw string | null,"token": bearer or null,"time": epoch seconds}]
 GET  /_mock/calls        -> {"device_code","token_device","token_refresh","chat",
                              "embeddings","models"} (every call counts, failed ones too)
-GET  /_mock/refresh_log  -> [{"time","status","account","sent","issued"}] one per refresh
-        grant answered; sent/issued are the last 8 characters of the refresh token sent
+GET  /_mock/refresh_log  -> [{"started","time","status","account","sent","issued"}] one per
+        refresh grant answered (started: received, time: answered); sent/issued are the last 8 characters of the refresh token sent
         and of the one issued (null unless 200); account is null for an unknown token.
 GET  /_mock/config       -> current config
 POST /_mock/config       merge keys (unknown keys -> 400):
@@ -516,6 +516,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def token_refresh(self, form):
         st = self.state
+        started = time.time()
         with st.lock:
             st.calls["token_refresh"] += 1
             delay = st.config["refresh_delay_ms"] or 0
@@ -524,7 +525,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         status, body = self.refresh_grant(form)
         with st.lock:
             st.refresh_log.append({
-                "time": time.time(), "status": status,
+                "started": started, "time": time.time(), "status": status,
                 "account": st.refresh_account.get(form.get("refresh_token", "")),
                 "sent": form.get("refresh_token", "")[-8:],
                 "issued": (body.get("refresh_token") or "")[-8:] if status == 200 else None})
