@@ -651,7 +651,7 @@ no_account(struct relay *rl, const struct select_result *sr,
     int64_t waited_ms, const char *last_err)
 {
 	struct req	*r = rl->r;
-	char		 when[32], hdr[64];
+	char		 when[32], hdr[64], msg[512];
 	int64_t		 wait;
 
 	if (sr->total == 0) {
@@ -659,6 +659,11 @@ no_account(struct relay *rl, const struct select_result *sr,
 		    "The pool has no accounts. Add one: 'qwenrelay accounts "
 		    "login' (Qwen) or 'qwenrelay accounts add --provider P' "
 		    "(API key).");
+		return;
+	}
+	if (select_unusable(sr, rl->model, msg, sizeof(msg))) {
+		resp_error(r, 503, "server_error", "no_usable_account", "%s",
+		    msg);
 		return;
 	}
 	if (sr->serving == 0 && rl->kind == RELAY_EMBED) {

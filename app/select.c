@@ -121,9 +121,15 @@ select_account(struct server *srv, const char *model, char (*skip)[24],
 	r->total = nall;
 	cand = xcalloc(nall + 1, sizeof(*cand));
 	for (i = 0; i < nall; i++) {
-		if (strcmp(all[i]->status, "active") != 0 ||
-		    !account_serves(all[i], model))
+		if (!account_serves(all[i], model))
 			continue;
+		if (strcmp(all[i]->status, "active") != 0) {
+			if (strcmp(all[i]->status, "disabled") == 0)
+				r->disabled++;
+			else
+				r->needs_login++;
+			continue;
+		}
 		r->serving++;
 		if ((until = marked_until(marks, nm, all[i]->id, model,
 		    now)) != 0) {
@@ -170,4 +176,27 @@ select_account(struct server *srv, const char *model, char (*skip)[24],
 	free(all);
 	free(cand);
 	return 0;
+}
+
+int
+select_unusable(const struct select_result *r, const char *model, char *buf,
+    size_t len)
+{
+	if (r->serving > 0 || r->needs_login + r->disabled == 0)
+		return 0;
+	snprintf(buf, len, "Model '%.100s' is served by %zu account%s, but "
+	    "none is usable now:%s%s%s%s%s. 'qwenrelay accounts list' shows "
+	    "each account's status and reason.", model,
+	    r->needs_login + r->disabled,
+	    r->needs_login + r->disabled == 1 ? "" : "s",
+	    r->needs_login > 0 ? " " : "",
+	    r->needs_login == 0 ? "" : r->needs_login == 1 ?
+	    "1 needs a new login (run 'qwenrelay accounts login')" :
+	    "some need a new login (run 'qwenrelay accounts login')",
+	    r->needs_login > 0 && r->disabled > 0 ? ";" : "",
+	    r->disabled > 0 ? " " : "",
+	    r->disabled == 0 ? "" : r->disabled == 1 ?
+	    "1 is disabled (enable it: 'qwenrelay accounts enable ID')" :
+	    "some are disabled (enable them: 'qwenrelay accounts enable ID')");
+	return 1;
 }

@@ -22,6 +22,8 @@ struct select_result {
 	int64_t		 earliest_reset;/* ms, when limited > 0 */
 	size_t		 total;		/* accounts in the pool */
 	int64_t		 hits;		/* the chosen one's (expired) mark hits */
+	size_t		 needs_login;	/* serve the model, need a new login */
+	size_t		 disabled;	/* serve the model, disabled */
 };
 
 /*
@@ -31,5 +33,15 @@ struct select_result {
  */
 int	select_account(struct server *, const char *model,
 	    char (*skip)[24], size_t nskip, struct select_result *r);
+
+/*
+ * Why no active account serves the model although some would: a sentence
+ * for the client naming the cause and the fix (needs_login: 'qwenrelay
+ * accounts login'; disabled: 'qwenrelay accounts enable ID') in buf.
+ * Returns 1 when that is the case (answer 503), 0 when no account at all
+ * serves the model (404).
+ */
+int	select_unusable(const struct select_result *, const char *model,
+	    char *buf, size_t len);
 
 #endif
