@@ -32,6 +32,7 @@
 #include "req.h"
 #include "select.h"
 #include "store.h"
+#include "upcheck.h"
 #include "upstream.h"
 #include "util.h"
 #include "xmalloc.h"
@@ -223,20 +224,15 @@ open_sse(struct relay *rl)
 static void
 sse_line(struct relay *rl, const char *p, size_t n)
 {
-	json_object	*o, *u, *v;
+	json_object	*o;
 
 	if (n < 6 || strncmp(p, "data:", 5) != 0 ||
 	    memmem(p, n, "\"usage\"", 7) == NULL)
 		return;
 	char *s = xstrndup(p + 5, n - 5);
 	if ((o = json_tokener_parse(s)) != NULL &&
-	    json_object_object_get_ex(o, "usage", &u) &&
-	    json_object_is_type(u, json_type_object)) {
-		if (json_object_object_get_ex(u, "prompt_tokens", &v))
-			rl->prompt_tokens = json_object_get_int64(v);
-		if (json_object_object_get_ex(u, "completion_tokens", &v))
-			rl->completion_tokens = json_object_get_int64(v);
-	}
+	    upcheck_usage(o, &rl->prompt_tokens, &rl->completion_tokens))
+		log_warn("upstream sent unbelievable usage; counted as 0");
 	json_object_put(o);
 	free(s);
 }
@@ -441,16 +437,12 @@ count_client(struct relay *rl)
 static void
 usage_from_body(struct relay *rl, const char *body)
 {
-	json_object	*o, *u, *v;
+	json_object	*o;
 
 	if (body == NULL || (o = json_tokener_parse(body)) == NULL)
 		return;
-	if (json_object_object_get_ex(o, "usage", &u)) {
-		if (json_object_object_get_ex(u, "prompt_tokens", &v))
-			rl->prompt_tokens = json_object_get_int64(v);
-		if (json_object_object_get_ex(u, "completion_tokens", &v))
-			rl->completion_tokens = json_object_get_int64(v);
-	}
+	if (upcheck_usage(o, &rl->prompt_tokens, &rl->completion_tokens))
+		log_warn("upstream sent unbelievable usage; counted as 0");
 	json_object_put(o);
 }
 
@@ -504,6 +496,13 @@ park(struct relay *rl, const char *acct, int64_t until, int64_t hits,
 static void
 relay_upstream_error(struct relay *rl, struct attempt *at)
 {
+	/* Only error statuses are relayed as errors (no 1xx/2xx/3xx/6xx+). */
+	if (at->call.status < 400 || at->call.status > 599) {
+		resp_error(rl->r, 502, "upstream_error", "upstream_error",
+		    "The provider answered with status %ld, which is not an "
+		    "answer to this request.", at->call.status);
+		return;
+	}
 	if (rl->r->opened) {
 		resp_error(rl->r, (int)at->call.status, "upstream_error",
 		    "upstream_error", "The provider answered %ld.",
@@ -582,15 +581,26 @@ embeddings_as_base64(struct relay *rl, const char *body)
 	return out;
 }
 
-static void
+/* Pass a 2xx on; -1 when its body was not what the protocol promises. */
+static int
 answer_success(struct relay *rl, struct attempt *at)
 {
-	char	*conv;
+	char	*conv, why[128];
 
 	if (rl->stream) {
 		/* Streamed already; an empty 2xx still needs headers. */
 		open_sse(rl);
-		return;
+		return 0;
+	}
+	if (upcheck_body(rl->kind == RELAY_EMBED ? UPCHECK_EMBED :
+	    UPCHECK_CHAT, at->call.resp, at->call.resp_len, why,
+	    sizeof(why)) != 0) {
+		log_warn("upstream answered %ld with %s", at->call.status, why);
+		resp_error(rl->r, 502, "upstream_error", "upstream_malformed",
+		    "The provider answered %ld with %s; nothing was passed "
+		    "on. Retry; if it persists, check the account's provider "
+		    "with 'qwenrelay accounts list'.", at->call.status, why);
+		return -1;
 	}
 	usage_from_body(rl, at->call.resp);
 	if (rl->kind == RELAY_EMBED &&
@@ -599,9 +609,10 @@ answer_success(struct relay *rl, struct attempt *at)
 		at->call.resp = conv;
 		at->call.resp_len = strlen(conv);
 	}
-	resp_body(rl->r, (int)at->call.status, at->call.content_type[0] ?
-	    at->call.content_type : NULL, NULL, at->call.resp,
+	resp_body(rl->r, (int)at->call.status,
+	    upcheck_content_type(at->call.content_type), NULL, at->call.resp,
 	    at->call.resp_len, 0);
+	return 0;
 }
 
 /*
@@ -814,8 +825,8 @@ relay_request(struct req *r, enum relay_kind kind, const char *model)
 		cls = relay_classify(at.call.status, at.call.resp);
 		switch (cls) {
 		case RC_OK:
-			answer_success(&rl, &at);
-			count(&rl, a->id, NULL);
+			count(&rl, a->id, answer_success(&rl, &at) == 0 ?
+			    NULL : "malformed");
 			/*
 			 * Success ends a run of hits: the next backoff starts
 			 * low.  The selection already read the marks.
@@ -859,7 +870,8 @@ relay_request(struct req *r, enum relay_kind kind, const char *model)
 			int quota = cls == RC_QUOTA;
 			count(&rl, a->id, quota ? "quota" : "rate_limit");
 			hits = mark_hits(r->srv, a->id, model);
-			after = upstream_retry_after_ms(&at.call, now_ms());
+			after = upcheck_retry_after(upstream_retry_after_ms(
+			    &at.call, now_ms()));
 			upstream_call_done(&at.call);
 			if (after < 0)
 				after = quota ?

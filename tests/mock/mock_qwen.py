@@ -79,6 +79,8 @@ POST /_mock/config       merge keys (unknown keys -> 400):
         (both are consumed shot by shot and reset to null once used up)
         refresh_delay_ms 0        stream_chunk_delay_ms 0
         stream_words null | N     models ["coder-model","qwen3-coder-plus","qwen3-coder-flash"]
+        usage_override null | any JSON: sent as "usage" in chat answers and the usage
+                  chunk instead of the real counts (a hostile upstream's numbers)
 POST /_mock/reset        clear all state; config back to defaults (port kept)
 
 Tokens: access tokens start with "mqa_", refresh tokens with "mqr_". Unknown paths answer
@@ -108,7 +110,8 @@ CHALLENGE_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")
 MODELS_CREATED = 1735689600
 CONFIG_KEYS = ("device_expires_in", "device_interval", "token_lifetime", "resource_url",
                "rotate_refresh", "revoke_old_access", "slow_down", "refresh_fail",
-               "refresh_delay_ms", "stream_chunk_delay_ms", "stream_words", "models")
+               "refresh_delay_ms", "stream_chunk_delay_ms", "stream_words", "models",
+               "usage_override")
 
 
 def default_config(host, port):
@@ -125,6 +128,7 @@ def default_config(host, port):
         "stream_chunk_delay_ms": 0,
         "stream_words": None,
         "models": ["coder-model", "qwen3-coder-plus", "qwen3-coder-flash"],
+        "usage_override": None,
     }
 
 
@@ -648,6 +652,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         usage = {"prompt_tokens": prompt, "completion_tokens": completion,
                  "total_tokens": prompt + completion,
                  "prompt_tokens_details": {"cached_tokens": 0}}
+        with self.state.lock:
+            hostile = self.state.config.get("usage_override")
+        if hostile is not None:
+            usage = hostile     # a hostile upstream's numbers, as given
         return text, tool_call, usage
 
     def api_chat(self, token):
