@@ -58,11 +58,13 @@ POST /_mock/fail         {"path": "/v1/chat/completions" (default: any /v1 path)
         decrements count. Default bodies: 429/403 insufficient_quota "Free allocated quota
         exceeded.", 401 invalid_api_key, 500 internal_error.
 POST /_mock/fail/clear   remove all fail rules      (GET /_mock/fail lists them)
-GET  /_mock/streams      -> [{"id","token_tail","started","ended"|null,"aborted","chunks_sent"}]
+GET  /_mock/streams      -> [{"id","token_tail","started","ended"|null,"aborted","chunks_sent",
+                             "peer_port"}]
         aborted = a write to the client socket failed (client went away mid-stream).
 GET  /_mock/requests[?path=/v1/chat/completions]   last 1000 requests to /v1/* and /api/*:
         [{"method","path","query","headers":{lowercased: value},"body": JSON | form dict |
-          raw string | null,"token": bearer or null,"time": epoch seconds}]
+          raw string | null,"token": bearer or null,"time": epoch seconds,
+          "peer_port": the client's TCP port (which process sent it)}]
 GET  /_mock/calls        -> {"device_code","token_device","token_refresh","chat",
                              "embeddings","models"} (every call counts, failed ones too)
 GET  /_mock/refresh_log  -> [{"started","time","status","account","sent","issued"}] one per
@@ -377,7 +379,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             headers[key] = headers[key] + ", " + value if key in headers else value
         entry = {"method": self.command, "path": self.path_only, "query": self.query,
                  "headers": headers, "body": body, "token": self.bearer(),
-                 "time": time.time()}
+                 "time": time.time(), "peer_port": self.client_address[1]}
         with self.state.lock:
             self.state.requests.append(entry)
 
@@ -716,7 +718,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         with self.state.lock:
             rec = {"id": len(self.state.streams) + 1,
                    "token_tail": (token or "")[-6:], "started": time.time(),
-                   "ended": None, "aborted": False, "chunks_sent": 0}
+                   "ended": None, "aborted": False, "chunks_sent": 0,
+                   "peer_port": self.client_address[1]}
             self.state.streams.append(rec)
             delay = (self.state.config["stream_chunk_delay_ms"] or 0) / 1000.0
         try:
