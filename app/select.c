@@ -152,7 +152,8 @@ select_account(struct server *srv, const char *model, char (*skip)[24],
 	const char *s = cfg->account_selection_strategy;
 	if (strcmp(s, "round-robin") == 0) {
 		store_stats_incr(srv->st, "rr", 1, &cursor);
-		pick = (size_t)((cursor - 1) % (int64_t)n);
+		/* Unsigned: a damaged counter (negative) still picks in range. */
+		pick = (size_t)(((uint64_t)cursor - 1) % n);
 	} else if (strcmp(s, "least-used") == 0) {
 		for (i = 1; i < n; i++)
 			if (cand[i]->total_requests <
