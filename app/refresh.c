@@ -436,7 +436,7 @@ do_refresh(struct server *srv, struct lease_arg *la, char **access,
 		return -EKEYREJECTED;
 	}
 	now = now_ms();
-	if (!la->force && la->snap.expires_at > now) {
+	if (!la->force && !la->blocking && la->snap.expires_at > now) {
 		/* The token still works: use it, try again later. */
 		log_warn("refresh %s: failed (%s); using the current token, "
 		    "valid %llds more; next try in %ds", id, why,

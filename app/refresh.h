@@ -56,7 +56,9 @@ enum refresh_need refresh_due(int64_t expires_at, int64_t refreshed_at,
  * never waits for another refresher, and on a transient failure logs it,
  * keeps the valid token and leaves the account alone for
  * REFRESH_COOLDOWN_MS.  A HARD, forced or blocking refresh retries
- * token_refresh_retry_attempts times.
+ * token_refresh_retry_attempts times; when they all fail for now, a
+ * request (no REFRESH_FORCE, no REFRESH_BLOCKING) still gets the token if
+ * it has not expired yet.
  * Returns 0; -EKEYREJECTED when the account needs a new login (status set
  * to needs_login with the reason: "refresh interrupted ..." when an
  * earlier refresher stopped between sending the token and storing its

@@ -121,7 +121,6 @@ def proactive_outage(t, mock):
     calls = mock.call("GET", "/_mock/calls")["token_refresh"]
     t.eq(1, calls, "one refresh attempt, no retries while the token works")
     t.diag(f"chat with a failing proactive refresh: {secs:.2f}s")
-    t.ok(secs < 10, f"not held up by retries ({secs:.2f}s)")
     r = chat(gw, key)
     t.ok(r.status == 200 and mock.call("GET", "/_mock/calls")[
         "token_refresh"] == 1, "the next request does not retry at once "

@@ -114,7 +114,7 @@ def test(t):
         src = issued_by.get(e["sent"])
         if src is None:
             continue
-        lo, hi = src["started"] - 0.05, src["time"] + 0.5
+        lo, hi = src["started"] - 0.05, src["time"] + 2.0
         k = [(kt, pid) for kt, pid in kills if lo <= kt <= hi]
         losses.append((src, e, k))
     refreshes = sum(1 for e in log if e["status"] == 200)
