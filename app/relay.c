@@ -50,6 +50,7 @@ struct relay {
 	int			 stream;
 	int64_t			 last_write;	/* mono ms of the last byte to the client */
 	int			 data_sent;	/* upstream bytes reached the client */
+	char			 bad_stream[128]; /* why a 2xx stream was refused */
 	char			*line;		/* SSE line being assembled */
 	size_t			 linelen;
 	int64_t			 prompt_tokens;
@@ -243,6 +244,9 @@ on_data(void *arg, const char *p, size_t n)
 	struct relay	*rl = arg;
 	size_t		 i, start = 0;
 
+	if (!rl->data_sent && upcheck_sse_start(p, n, rl->bad_stream,
+	    sizeof(rl->bad_stream)) != 0)
+		return -1;		/* nothing sent yet: answer 502 */
 	if (open_sse(rl) != 0 || resp_write(rl->r, p, n) != 0 ||
 	    resp_flush(rl->r) != 0)
 		return -1;		/* the client is gone: stop upstream now */
@@ -795,6 +799,17 @@ relay_request(struct req *r, enum relay_kind kind, const char *model)
 		}
 
 		attempt_run(&rl, a, token, &at);
+		if (at.res == UP_ABORTED && rl.bad_stream[0] != '\0') {
+			log_warn("account %s: upstream answered with %s",
+			    a->id, rl.bad_stream);
+			resp_error(r, 502, "upstream_error",
+			    "upstream_malformed", "The provider answered with "
+			    "%s; nothing was passed on. Retry; if it persists, "
+			    "check the account's provider.", rl.bad_stream);
+			count(&rl, a->id, "malformed");
+			upstream_call_done(&at.call);
+			goto out;
+		}
 		if (at.res == UP_ABORTED) {
 			log_info("client went away; upstream closed");
 			count(&rl, a->id, "client_gone");

@@ -149,3 +149,31 @@ upcheck_content_type(const char *ct)
 			return NULL;
 	return ct;
 }
+
+int
+upcheck_sse_start(const char *p, size_t n, char *why, size_t whylen)
+{
+	static const char	*const fields[] = { "data", "event", "id",
+	    "retry" };
+	size_t			 i, k, len;
+
+	if (n >= 3 && memcmp(p, "\xef\xbb\xbf", 3) == 0) {
+		p += 3;
+		n -= 3;
+	}
+	if (n == 0 || p[0] == ':' || p[0] == '\n' || p[0] == '\r')
+		return 0;
+	/* A field name, as far as these bytes go, then ':' or the end. */
+	for (k = 0; k < sizeof(fields) / sizeof(fields[0]); k++) {
+		len = strlen(fields[k]);
+		for (i = 0; i < n && i < len && p[i] == fields[k][i]; i++)
+			;
+		if (i == n || (i == len && (p[i] == ':' || p[i] == '\n' ||
+		    p[i] == '\r')))
+			return 0;
+	}
+	snprintf(why, whylen, "a body that is not an event stream (it "
+	    "starts with %s)", p[0] == '{' || p[0] == '[' ? "JSON" :
+	    p[0] == '<' ? "markup" : "other bytes");
+	return -1;
+}

@@ -56,6 +56,15 @@ int	upcheck_body(enum upcheck_kind, const char *body, size_t len,
 	    char *why, size_t whylen);
 
 /*
+ * Can these first bytes of a 2xx answer to a streaming request be the
+ * start of an event stream (text/event-stream: an optional BOM, then a
+ * field such as "data:", a comment ":" or a blank line)?  A JSON object
+ * or an HTML page is not.  Returns 0 when they can, -1 when not (why
+ * filled).  n == 0 proves nothing: 0.
+ */
+int	upcheck_sse_start(const char *p, size_t n, char *why, size_t whylen);
+
+/*
  * The Content-Type to pass on with a validated JSON body: ct when it is
  * application/json (any parameters) in printable ASCII, else NULL (the
  * caller's default, application/json).  Never a header with CR or LF.

@@ -63,6 +63,17 @@ main(void)
 		{ "application/json\rX-Evil: 1", 0 },
 		{ "", 0 },
 	};
+	static const struct {
+		const char	*p;
+		int		 ok;
+	} sse[] = {
+		{ "data: {}\n\n", 1 }, { "d", 1 }, { "dat", 1 },
+		{ ": ping\n\n", 1 }, { "\n", 1 }, { "\r\n", 1 },
+		{ "event: x\n", 1 }, { "id: 1\n", 1 }, { "retry: 5\n", 1 },
+		{ "\xef\xbb\xbf" "data: x\n", 1 }, { "data\n", 1 }, { "", 1 },
+		{ "{\"choices\":[]}", 0 }, { "<html>", 0 }, { "[1]", 0 },
+		{ "dx", 0 }, { "datum: 1", 0 }, { "HTTP/1.1 200", 0 },
+	};
 	size_t		 i;
 	char		 why[128];
 	json_object	*o;
@@ -110,6 +121,10 @@ main(void)
 	ok(upcheck_body(UPCHECK_CHAT, "{\"choices\":[]}GARBAGE", 14, why,
 	    sizeof(why)) == 0, "only len bytes are read");
 
+	for (i = 0; i < sizeof(sse) / sizeof(sse[0]); i++)
+		ok((upcheck_sse_start(sse[i].p, strlen(sse[i].p), why,
+		    sizeof(why)) == 0) == sse[i].ok, "stream start %zu: %s", i,
+		    sse[i].ok ? "can be SSE" : why);
 	for (i = 0; i < sizeof(cts) / sizeof(cts[0]); i++)
 		ok((upcheck_content_type(cts[i].ct) != NULL) == cts[i].pass,
 		    "Content-Type %zu %s", i, cts[i].pass ?

@@ -1,6 +1,6 @@
 /*
  * fuzz_upstream.c: the boundary checks on what an upstream answers
- * (app/upcheck.c) and the relay's classification of an answer: any
+ * (app/upcheck.c, the start of a stream too) and the relay's classification of an answer: any
  * status, any body, any Content-Type.
  *
  * Input: bytes 0-1 the status, then a Content-Type up to '\n', then the
@@ -49,6 +49,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    why[0] == '\0')
 		abort();
 	(void)upcheck_body(UPCHECK_EMBED, body, blen, why, sizeof(why));
+	if (upcheck_sse_start(body, blen, why, sizeof(why)) != 0 &&
+	    why[0] == '\0')
+		abort();
 	if ((o = json_tokener_parse(body)) != NULL) {
 		(void)upcheck_usage(o, &p, &c);
 		if (p < 0 || p > UPCHECK_TOKENS_MAX || c < 0 ||

@@ -102,6 +102,18 @@ def test(t):
         t.ok(r.status == 502 and is_openai_error(r) and
              j["error"]["code"] == "upstream_malformed",
              f"200 with {what}: 502 upstream_malformed", r.text[:300])
+    for body, what in (("<html>Welcome</html>", "HTML"),
+                       ({"choices": []}, "a JSON object")):
+        fail(mock, 200, body)
+        r = chat(gw, key, stream=True)
+        j = r.json() or {}
+        t.ok(r.status == 502 and is_openai_error(r) and
+             j["error"]["code"] == "upstream_malformed",
+             f"a stream answered with {what}: 502 upstream_malformed, "
+             "nothing passed on", r.text[:300])
+    r = chat(gw, key, stream=True)
+    t.ok(r.status == 200 and "data: [DONE]" in r.text,
+         "a real stream still passes")
     r = gw.req("POST", "/v1/embeddings", key=key, body={
         "model": "coder-model", "input": "x"})
     t.eq(200, r.status, "a well-formed embeddings answer still passes")
