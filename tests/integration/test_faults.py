@@ -23,6 +23,21 @@ from qrtest import BIN, BUILDDIR, Gateway, Mock, http, main_guard
 MDB_CHECK = os.path.join(BUILDDIR, "tests", "mdb_check")
 
 
+
+def served_workers(gw):
+    """The workers lighttpd spawned (parent: lighttpd), never a CLI process
+    of the test or a sanitizer's helper task, which share the command."""
+    out = []
+    for pid in gw.worker_pids():
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                ppid = [int(x.split()[1]) for x in f if x.startswith("PPid:")]
+        except OSError:
+            continue
+        if ppid and ppid[0] == gw.proc.pid:
+            out.append(pid)
+    return out
+
 def setup(mock, workers):
     mock.call("POST", "/_mock/reset")
     gw = Gateway(workers=workers,
@@ -91,7 +106,7 @@ def mid_stream(t, mock):
                 ports[msgs[-1]["content"]] = rq["peer_port"]
         time.sleep(0.1)
     time.sleep(0.5)     # every stream has chunks on the way
-    workers = gw.worker_pids()
+    workers = served_workers(gw)
     pids = {tag: pid_of_port(port, workers) for tag, port in ports.items()}
     victim = pids.get("s0")
     t.ok(victim is not None, "found the worker serving stream s0", pids)
@@ -171,7 +186,7 @@ def write_storm(t, mock):
     def killer():
         while time.time() < stop:
             time.sleep(rnd.uniform(0.3, 0.8))
-            pids = gw.worker_pids()
+            pids = served_workers(gw)
             if pids:
                 try:
                     os.kill(rnd.choice(pids), signal.SIGKILL)
