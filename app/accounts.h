@@ -72,6 +72,13 @@ struct json_object *account_json(const struct account *,
  */
 int	 accounts_list_json(struct store *, struct json_object **out);
 
+/*
+ * The models an account serves: the operator's --models when pinned,
+ * else the upstream's catalog when one was fetched and is not empty, else
+ * the preset's defaults stored at creation.  NULL-terminated, owned by
+ * the account; empty means any model.
+ */
+char *const *account_models(const struct account *);
 /* Does the account serve this model?  (An empty list serves any.) */
 int	 account_serves(const struct account *, const char *model);
 
