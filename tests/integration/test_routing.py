@@ -1,0 +1,146 @@
+"""test_routing.py: routing and upstream behaviour that users of other
+gateways reported (issue 8), through a real lighttpd against the mock:
+
+- billing answers (402, DashScope Arrearage) park the account and the
+  request moves on to the next one;
+- the usage-only chunk the gateway asks a qwen-oauth upstream for reaches
+  only clients that asked for it, and is still counted;
+"""
+import json
+import os
+
+from qrtest import Gateway, Mock, is_openai_error, main_guard
+
+MODEL = "coder-model"
+
+
+def pool(mock, n, config=None, models="coder-model"):
+    """n openai-compatible API-key accounts k0..; returns (gw, key, keys)."""
+    mock.call("POST", "/_mock/reset")
+    gw = Gateway(config=config)
+    client = gw.add_key("client")
+    keys = []
+    for i in range(n):
+        k = f"sk-route{i}-{gw.port}"
+        mock.call("POST", "/_mock/apikeys", {"key": k})
+        args = ["accounts", "add", "--provider", "openai-compatible",
+                "--label", f"a{i}", "--base-url", mock.url + "/v1"]
+        if models is not None:
+            args += ["--models", models]
+        r = gw.cli(*args, input=k + "\n")
+        if r.returncode != 0:
+            raise RuntimeError(r.stderr)
+        keys.append(k)
+    return gw, client, keys
+
+
+def chat(gw, key, text="hello", model=MODEL, **extra):
+    body = {"model": model, "messages": [{"role": "user", "content": text}]}
+    body.update(extra)
+    return gw.req("POST", "/v1/chat/completions", key=key, body=body)
+
+
+def used(mock):
+    return [r["token"] for r in mock.call(
+        "GET", "/_mock/requests?path=/v1/chat/completions")]
+
+
+def marks(gw):
+    lst = json.loads(gw.cli("accounts", "list", "--json").stdout)
+    return {a["label"]: [m["reason"] for m in a["marks"]] for a in lst}
+
+
+def sse_events(text):
+    return [line[6:] for line in text.split("\n") if line.startswith("data: ")]
+
+
+def billing(t, mock):
+    arrearage = {"error": {"code": "Arrearage", "param": None, "type":
+                           "Arrearage", "message": "Access denied, please "
+                           "make sure your account is in good standing."},
+                 "request_id": "x"}
+    for what, rule in (
+            ("402 Insufficient credits (OpenRouter)", {"status": 402}),
+            ("400 Arrearage (DashScope / Model Studio)",
+             {"status": 400, "body": arrearage})):
+        gw, key, keys = pool(mock, 2)
+        rule = dict(rule, token=keys[0], count=-1)
+        mock.call("POST", "/_mock/fail", rule)
+        r = chat(gw, key)
+        t.ok(r.status == 200 and used(mock) == [keys[0], keys[1]],
+             f"{what} on the first account: served by the second",
+             f"{r.status} {r.text[:200]} {used(mock)}")
+        t.eq(["billing"], marks(gw).get("a0"),
+             f"{what}: the account is parked with reason billing")
+        for _ in range(4):
+            chat(gw, key, stream=True)
+        t.eq(1, used(mock).count(keys[0]),
+             f"{what}: the parked account is not asked again")
+        gw.stop()
+
+    # every account out of credit: a 429 that says so, no provider body
+    gw, key, keys = pool(mock, 2)
+    mock.call("POST", "/_mock/fail", {"status": 402, "count": -1})
+    r = chat(gw, key)
+    msg = ((r.json() or {}).get("error") or {}).get("message", "")
+    t.ok(r.status == 429 and is_openai_error(r) and "credit" in msg and
+         r.headers.get("retry-after", "").isdigit() and
+         len(used(mock)) == 2,
+         "all accounts out of credit: 429 naming credit, Retry-After",
+         f"{r.status} {r.text}")
+    gw.stop()
+
+
+def qwen_setup(mock):
+    mock.call("POST", "/_mock/reset")
+    gw = Gateway(env={"QWENRELAY_QWEN_OAUTH_BASE_URL": mock.url})
+    key = gw.add_key("c")
+    a = mock.call("POST", "/_mock/accounts", {"lifetime": 3600})
+    p = os.path.join(gw.dir, "creds.json")
+    with open(p, "w") as f:
+        json.dump({"access_token": a["access_token"],
+                   "refresh_token": a["refresh_token"],
+                   "token_type": "Bearer", "resource_url": a["resource_url"],
+                   "expiry_date": a["expiry_date"]}, f)
+    r = gw.cli("accounts", "import", p)
+    if r.returncode != 0:
+        raise RuntimeError(r.stdout + r.stderr)
+    return gw, key
+
+
+def usage_chunks(t, mock):
+    gw, key = qwen_setup(mock)
+    for opts, want, what in (
+            (None, False, "no stream_options"),
+            ({"include_usage": False}, False, "include_usage false"),
+            ({"include_usage": True}, True, "include_usage true")):
+        extra = {"stream": True}
+        if opts is not None:
+            extra["stream_options"] = opts
+        r = chat(gw, key, "one two three", **extra)
+        sent = mock.call("GET", "/_mock/requests?path=/v1/chat/completions")[
+            -1]["body"]
+        evs = [json.loads(e) for e in sse_events(r.text) if e != "[DONE]"]
+        usage_only = [e for e in evs if e.get("choices") == []]
+        t.ok(sent.get("stream_options", {}).get("include_usage") is True,
+             f"{what}: upstream asked for usage anyway")
+        t.ok(r.status == 200 and r.text.rstrip().endswith("data: [DONE]") and
+             all(e.get("choices") for e in evs) != want and
+             bool(usage_only) == want,
+             f"{what}: usage-only chunk relayed={want}", r.text[-400:])
+        text = "".join(e["choices"][0]["delta"].get("content") or ""
+                       for e in evs if e.get("choices"))
+        t.eq("echo: one two three", text, f"{what}: the deltas all arrive")
+    kl = json.loads(gw.cli("keys", "list", "--json").stdout)
+    t.ok(kl[0]["completion_tokens"] >= 3 * 4,
+         "usage still counted for the chunks the client did not get", kl)
+    gw.stop()
+
+
+def test(t):
+    mock = Mock()
+    billing(t, mock)
+    usage_chunks(t, mock)
+
+
+main_guard(test)
