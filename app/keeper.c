@@ -20,6 +20,7 @@
 #include "cfg.h"
 #include "keeper.h"
 #include "log.h"
+#include "catalog.h"
 #include "provider.h"
 #include "refresh.h"
 #include "req.h"
@@ -51,6 +52,7 @@ keeper_pass(struct server *srv)
 
 	store_reader_check(srv->st);
 	store_login_purge(srv->st, now);
+	catalog_keeper_pass(srv);
 	if (!c->proactive_token_refresh || !srv->have_key)
 		return 0;
 	if (store_account_list(srv->st, &l, &n) != 0)

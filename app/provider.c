@@ -10,6 +10,7 @@
 
 #include <json-c/json.h>
 
+#include "catalog.h"
 #include "cfg.h"
 #include "provider.h"
 #include "xmalloc.h"
@@ -45,23 +46,25 @@ plain_headers(const char **h, size_t n, size_t max)
 static const struct provider providers[PROV__MAX] = {
 	[PROV_QWEN_OAUTH] = { PROV_QWEN_OAUTH, "qwen-oauth", 1, NULL,
 	    qwen_oauth_models, no_models, qwen_adjust_body, qwen_add_headers,
-	    provider_classify },
+	    provider_classify, catalog_fetch_openai },
 	[PROV_CODING_PLAN] = { PROV_CODING_PLAN, "qwen-coding-plan", 0,
 	    "https://coding-intl.dashscope.aliyuncs.com/v1", coding_plan_models,
-	    no_models, NULL, plain_headers, provider_classify },
+	    no_models, NULL, plain_headers, provider_classify,
+	    catalog_fetch_openai },
 	[PROV_CODING_PLAN_CN] = { PROV_CODING_PLAN_CN, "qwen-coding-plan-cn", 0,
 	    "https://coding.dashscope.aliyuncs.com/v1", coding_plan_models,
-	    no_models, NULL, plain_headers, provider_classify },
+	    no_models, NULL, plain_headers, provider_classify,
+	    catalog_fetch_openai },
 	[PROV_DASHSCOPE] = { PROV_DASHSCOPE, "dashscope", 0,
 	    "https://dashscope-intl.aliyuncs.com/compatible-mode/v1",
 	    dashscope_models, dashscope_embed, NULL, plain_headers,
-	    provider_classify },
+	    provider_classify, catalog_fetch_openai },
 	[PROV_OPENROUTER] = { PROV_OPENROUTER, "openrouter", 0,
 	    "https://openrouter.ai/api/v1", openrouter_models, no_models, NULL,
-	    plain_headers, provider_classify },
+	    plain_headers, provider_classify, catalog_fetch_openai },
 	[PROV_OPENAI_COMPAT] = { PROV_OPENAI_COMPAT, "openai-compatible", 0,
 	    NULL, no_models, no_models, NULL, plain_headers,
-	    provider_classify },
+	    provider_classify, catalog_fetch_openai },
 };
 
 const struct provider *

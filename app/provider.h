@@ -14,8 +14,10 @@
 
 #include <stddef.h>
 
+struct account;
 struct cfg;
 struct json_object;
+struct server;
 
 /* Every provider preset, resolved once from the account's name. */
 enum provider_id {
@@ -83,6 +85,13 @@ struct provider {
 	size_t	(*add_headers)(const char **hdrs, size_t n, size_t max);
 	/* Read a non-streamed answer: status and body (may be NULL). */
 	enum relay_class (*classify)(long status, const char *body);
+	/*
+	 * The upstream's model ids (catalog.h): 0 and a NULL-terminated
+	 * list, or a negative errno with a sentence in err.  Token refresh
+	 * is refresh.c's, for the providers with oauth set.
+	 */
+	int	(*fetch_catalog)(struct server *, const struct account *,
+		    char ***ids, char *err, size_t errlen);
 };
 
 /* The preset of that name, or NULL. */

@@ -106,8 +106,8 @@ struct account {
 						   replaces them */
 	char		**catalog;		/* the upstream's GET /models ids,
 						   NULL-terminated; NULL = none */
-	int64_t		 catalog_at;		/* ms of the last good fetch; 0 */
-	char		*catalog_error;		/* why the last fetch failed */
+	int64_t		 catalog_at;		/* ms of the last fetch attempt; 0 */
+	char		*catalog_error;		/* why the last attempt failed, or NULL */
 	char		*access_sealed;		/* sealed access token or API key */
 	char		*refresh_sealed;	/* sealed refresh token, or NULL */
 	char		*base_url;		/* resource_url (qwen) or base URL */

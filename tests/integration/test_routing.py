@@ -5,9 +5,14 @@ gateways reported (issue 8), through a real lighttpd against the mock:
   request moves on to the next one;
 - the usage-only chunk the gateway asks a qwen-oauth upstream for reaches
   only clients that asked for it, and is still counted;
+- each account's model catalog comes from its upstream's GET /models (at
+  `accounts add`, `accounts refresh-models`, and by the keeper), is shown,
+  listed in /v1/models and decides which accounts serve a model;
+  --models overrides it; a failed fetch is reported, never fatal.
 """
 import json
 import os
+import time
 
 from qrtest import Gateway, Mock, is_openai_error, main_guard
 
@@ -137,10 +142,120 @@ def usage_chunks(t, mock):
     gw.stop()
 
 
+def add(gw, mock, n, *extra):
+    k = f"sk-cat{n}-{gw.port}"
+    mock.call("POST", "/_mock/apikeys", {"key": k})
+    r = gw.cli("accounts", "add", "--provider", "openai-compatible",
+               "--label", f"c{n}", "--base-url", mock.url + "/v1", *extra,
+               input=k + "\n")
+    return r, r.stdout.strip(), k
+
+
+def show(gw, acct):
+    r = gw.cli("accounts", "show", acct)
+    return json.loads(r.stdout) if r.returncode == 0 else {}
+
+
+def model_ids(gw, key):
+    r = gw.req("GET", "/v1/models", key=key)
+    return [m["id"] for m in (r.json() or {}).get("data", [])]
+
+
+CATALOG = ["odd-model", "qwen/qwen3-coder"]
+
+
+def catalog(t, mock):
+    mock.call("POST", "/_mock/reset")
+    mock.call("POST", "/_mock/config", {"models": CATALOG})
+    gw = Gateway()
+    key = gw.add_key("client")
+    r, a0, k0 = add(gw, mock, 0)
+    t.ok(r.returncode == 0 and "Catalog: 2 models" in r.stderr,
+         "accounts add without --models fetches the catalog", r.stderr)
+    j = show(gw, a0)
+    t.ok(j.get("catalog") == CATALOG and j.get("models") == CATALOG and
+         j.get("models_source") == "catalog" and j.get("catalog_at", 0) > 0,
+         "accounts show: the catalog, and that it decides the models", j)
+    t.eq(CATALOG, model_ids(gw, key), "/v1/models lists the catalog")
+    r = gw.req("GET", "/v1/models/odd-model", key=key)
+    t.ok(r.status == 200 and (r.json() or {}).get("id") == "odd-model",
+         "GET /v1/models/odd-model", r.text)
+    r = chat(gw, key, model="odd-model")
+    t.ok(r.status == 200 and used(mock) == [k0], "chat with odd-model",
+         r.text)
+    r = chat(gw, key, model="coder-model")
+    t.ok(r.status == 404 and "model_not_found" in r.text,
+         "a model outside every catalog: 404, not sent upstream", r.text)
+
+    # a catalog that cannot be fetched: reported, not fatal
+    mock.call("POST", "/_mock/fail", {"path": "/v1/models", "status": 500,
+                                      "count": 1})
+    r, a1, k1 = add(gw, mock, 1)
+    j = show(gw, a1)
+    t.ok(r.returncode == 0 and a1.startswith("k") and
+         "could not be fetched" in r.stderr and "refresh-models" in r.stderr
+         and k1 not in r.stderr,
+         "catalog fetch fails: the account is added, the failure said",
+         r.stderr)
+    t.ok(j.get("catalog") is None and j.get("catalog_error") and
+         "500" in j["catalog_error"] and j.get("models_source") == "preset",
+         "accounts show: catalog_error", j)
+    r = gw.cli("accounts", "refresh-models", a1)
+    t.ok(r.returncode == 0 and r.stdout.split() == CATALOG and
+         show(gw, a1).get("catalog_error") is None,
+         "accounts refresh-models fetches it again", r.stdout + r.stderr)
+    mock.call("POST", "/_mock/fail", {"path": "/v1/models", "status": 500,
+                                      "count": 1})
+    r = gw.cli("accounts", "refresh-models", a1)
+    t.ok(r.returncode == 1 and "could not be fetched" in r.stderr and
+         show(gw, a1).get("catalog") == CATALOG,
+         "a failed refresh-models says so and keeps the old catalog",
+         r.stderr)
+    r = gw.cli("accounts", "refresh-models", "knope")
+    t.ok(r.returncode == 1 and "no account" in r.stderr,
+         "refresh-models of an unknown id", r.stderr)
+
+    # --models still overrides the catalog
+    calls = mock.call("GET", "/_mock/calls")["models"]
+    r, a2, k2 = add(gw, mock, 2, "--models", "pinned-model")
+    j = show(gw, a2)
+    t.ok(r.returncode == 0 and j.get("models") == ["pinned-model"] and
+         j.get("models_source") == "operator" and
+         mock.call("GET", "/_mock/calls")["models"] == calls,
+         "--models: no fetch, the operator's list", j)
+    gw.cli("accounts", "refresh-models", a2)
+    t.eq(["pinned-model"], show(gw, a2).get("models"),
+         "--models wins over a fetched catalog")
+    t.eq(CATALOG + ["pinned-model"], model_ids(gw, key),
+         "/v1/models: the union")
+    gw.stop()
+
+    # the keeper fetches what failed at add, once the upstream answers
+    mock.call("POST", "/_mock/reset")
+    mock.call("POST", "/_mock/config", {"models": CATALOG})
+    gw = Gateway(serve=True, config={
+        "proactive_refresh_check_interval_seconds": 1})
+    key = gw.add_key("client")
+    mock.call("POST", "/_mock/fail", {"path": "/v1/models", "status": 503,
+                                      "count": 1})
+    r, a0, k0 = add(gw, mock, 0)
+    got = None
+    end = time.time() + 30
+    while time.time() < end:
+        got = show(gw, a0).get("catalog")
+        if got:
+            break
+        time.sleep(0.5)
+    t.eq(CATALOG, got, "the keeper fetches the catalog later")
+    t.eq(CATALOG, model_ids(gw, key), "and /v1/models lists it")
+    gw.stop()
+
+
 def test(t):
     mock = Mock()
     billing(t, mock)
     usage_chunks(t, mock)
+    catalog(t, mock)
 
 
 main_guard(test)
