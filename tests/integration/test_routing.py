@@ -8,11 +8,15 @@ gateways reported (issue 8), through a real lighttpd against the mock:
 - each account's model catalog comes from its upstream's GET /models (at
   `accounts add`, `accounts refresh-models`, and by the keeper), is shown,
   listed in /v1/models and decides which accounts serve a model;
-  --models overrides it; a failed fetch is reported, never fatal.
+  --models overrides it; a failed fetch is reported, never fatal;
+- model ids are opaque: ids with '/', ':', '@', '+', spaces or UTF-8,
+  plain or percent-encoded, round-trip through GET /v1/models/{id}, chat
+  and embeddings.
 """
 import json
 import os
 import time
+import urllib.parse
 
 from qrtest import Gateway, Mock, is_openai_error, main_guard
 
@@ -251,8 +255,48 @@ def catalog(t, mock):
     gw.stop()
 
 
+IDS = ["qwen/qwen3-coder", "accounts/fireworks/models/qwen3-coder",
+       "meta-llama/llama-3.1-8b-instruct:free", "Qwen/Qwen2.5-Coder:Q4_K_M",
+       "gpt-4o+search@2025", "caf\u00e9 model", "Qwen/Qwen3-Embedding-8B"]
+
+
+def model_ids_round_trip(t, mock):
+    mock.call("POST", "/_mock/reset")
+    mock.call("POST", "/_mock/config", {"models": IDS})
+    gw = Gateway()
+    key = gw.add_key("client")
+    r, a0, k0 = add(gw, mock, 0)
+    t.eq(IDS, model_ids(gw, key), "/v1/models lists the ids as they are")
+    for mid in IDS:
+        forms = {urllib.parse.quote(mid, safe="/:@+"): "as is",
+                 urllib.parse.quote(mid, safe=""): "percent-encoded"}
+        for path, how in forms.items():
+            r = gw.req("GET", "/v1/models/" + path, key=key)
+            t.ok(r.status == 200 and (r.json() or {}).get("id") == mid,
+                 f"GET /v1/models/{{id}} {how}: {mid}", f"{r.status} "
+                 f"{path} {r.text[:200]}")
+        if "Embedding" in mid:
+            r = gw.req("POST", "/v1/embeddings", key=key,
+                       body={"model": mid, "input": "x"})
+            path = "/v1/embeddings"
+        else:
+            r = chat(gw, key, model=mid)
+            path = "/v1/chat/completions"
+        sent = mock.call("GET", "/_mock/requests?path=" + path)[-1]["body"]
+        t.ok(r.status == 200 and sent.get("model") == mid,
+             f"{path.rsplit('/', 1)[-1]} with {mid}: sent unchanged",
+             f"{r.status} {r.text[:200]}")
+    r = gw.req("GET", "/v1/models/" + urllib.parse.quote("qwen/nope"),
+               key=key)
+    t.ok(r.status == 404 and "model_not_found" in r.text and
+         "qwen/nope" in r.text, "an unknown id with a slash: 404 naming it",
+         r.text)
+    gw.stop()
+
+
 def test(t):
     mock = Mock()
+    model_ids_round_trip(t, mock)
     billing(t, mock)
     usage_chunks(t, mock)
     catalog(t, mock)
