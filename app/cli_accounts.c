@@ -688,8 +688,7 @@ cli_refresh(const struct cfg *cfg, int argc, char **argv)
 	}
 	for (i = 0; i < n; i++) {
 		p = provider_find(l[i]->provider);
-		if (p == NULL || !p->oauth ||
-		    strcmp(l[i]->status, "active") != 0)
+		if (p == NULL || !p->oauth || l[i]->state != ACCT_ACTIVE)
 			continue;
 		before = l[i]->expires_at;
 		rc = refresh_ensure(&srv, l[i]->id, all, &access, err,

@@ -60,7 +60,7 @@ keeper_pass(struct server *srv)
 	for (i = 0; i < n && !keeper_stop; i++) {
 		p = provider_find(l[i]->provider);
 		if (p == NULL || !p->oauth ||
-		    strcmp(l[i]->status, "active") != 0 ||
+		    l[i]->state != ACCT_ACTIVE ||
 		    l[i]->expires_at == 0 || l[i]->expires_at - now >= buf)
 			continue;
 		rc = refresh_ensure(srv, l[i]->id, 0, &access, err,

@@ -172,7 +172,7 @@ provider_is_embed_model(const struct provider *p, const char *model)
 	for (i = 0; p != NULL && p->embed_models[i] != NULL; i++)
 		if (strcmp(p->embed_models[i], model) == 0)
 			return 1;
-	return strstr(model, "embed") != NULL;
+	return strcasestr(model, "embed") != NULL;
 }
 
 /* ---- classification ---- */

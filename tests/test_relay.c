@@ -254,6 +254,11 @@ main(void)
 		    provider_get(i)->id == i, "provider %s: table complete",
 		    provider_get(i)->name);
 
+	ok(provider_is_embed_model(NULL, "Qwen/Qwen3-Embedding-8B") &&
+	    provider_is_embed_model(provider_find("dashscope"),
+	    "text-embedding-v4") &&
+	    !provider_is_embed_model(NULL, "qwen/qwen3-coder"),
+	    "embedding models by name, any case");
 	decide_table();
 	drop_table();
 

@@ -286,6 +286,12 @@ def model_ids_round_trip(t, mock):
         t.ok(r.status == 200 and sent.get("model") == mid,
              f"{path.rsplit('/', 1)[-1]} with {mid}: sent unchanged",
              f"{r.status} {r.text[:200]}")
+    r = gw.req("POST", "/v1/embeddings", key=key,
+               body={"model": "no-such-embedder", "input": "x"})
+    t.ok(r.status == 400 and "Qwen/Qwen3-Embedding-8B" in r.text and
+         "qwen/qwen3-coder" not in r.text,
+         "the embedding hint names Qwen/Qwen3-Embedding-8B (any case of "
+         "'embed')", r.text)
     r = gw.req("GET", "/v1/models/" + urllib.parse.quote("qwen/nope"),
                key=key)
     t.ok(r.status == 404 and "model_not_found" in r.text and
