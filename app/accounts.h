@@ -17,6 +17,9 @@ struct mark;
 struct json_object;
 
 #define SEAL_KEY_FILE	"seal.key"
+/* Bytes of a model id, wherever one is accepted (chat, embeddings,
+   --models, the admin API, a fetched catalog, GET /v1/models/{id}). */
+#define MODEL_ID_MAX	200
 
 /*
  * Load <state_dir>/seal.key.  It is created (0600) only while the store

@@ -24,7 +24,6 @@
 #include "xmalloc.h"
 
 #define CATALOG_MAX_BYTES	(8u << 20)
-#define MODEL_ID_MAX		256
 
 void
 catalog_free(char **l)

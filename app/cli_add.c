@@ -82,6 +82,13 @@ split_models(const char *s)
 			tok++;
 		if (*tok == '\0')
 			continue;
+		if (strlen(tok) > MODEL_ID_MAX) {
+			for (n = 0; l != NULL && l[n] != NULL; n++)
+				free(l[n]);
+			free(l);
+			free(dup);
+			return NULL;
+		}
 		l = xrealloc(l, (n + 2) * sizeof(*l));
 		l[n++] = xstrdup(tok);
 		l[n] = NULL;
@@ -183,7 +190,8 @@ cli_accounts_add(const struct cfg *cfg, int argc, char **argv)
 	}
 	if (models != NULL && ((ml = split_models(models)) == NULL)) {
 		fprintf(stderr, "qwenrelay: --models: give model names "
-		    "separated by commas\n");
+		    "(at most %d bytes each) separated by commas\n",
+		    MODEL_ID_MAX);
 		return 2;
 	}
 

@@ -1,7 +1,8 @@
 /*
  * test_select.c: select_pick(), every strategy from a table: which
  * accounts may serve (status, --models, catalog), marks, skips, and the
- * cursors each strategy moves.
+ * cursors each strategy moves; and catalog_parse(), which reads the
+ * catalogs the selection uses.
  */
 #include "config.h"
 
@@ -10,12 +11,21 @@
 #include <string.h>
 
 #include "accounts.h"
+#include "catalog.h"
 #include "cfg.h"
 #include "select.h"
 #include "store.h"
 #include "tap.h"
 
 #define NOW	1000000
+
+static void
+strlcat_(char *d, const char *s, size_t sz)
+{
+	size_t	n = strlen(d);
+
+	snprintf(d + n, sz - n, "%s", s);
+}
 
 static char *m_coder[] = { "coder-model", NULL };
 static char *m_none[] = { NULL };
@@ -46,6 +56,44 @@ pool_init(void)
 	/* a3: preset defaults (coder-model) replaced by its catalog */
 	pool[3].models_pinned = 0;
 	pool[3].catalog = m_odd;
+}
+
+static void
+catalog_table(void)
+{
+	static const struct {
+		const char	*body;
+		int		 rc;
+		const char	*ids;	/* joined with ',' */
+		const char	*what;
+	} t[] = {
+		{ "{\"object\":\"list\",\"data\":[{\"id\":\"odd-model\"},"
+		    "{\"id\":\"qwen/qwen3-coder\",\"object\":\"model\"}]}", 0,
+		    "odd-model,qwen/qwen3-coder,", "OpenAI's list" },
+		{ "{\"data\":[]}", 0, "", "an empty list" },
+		{ "{\"data\":[{\"id\":\"a\"},{\"id\":\"a\"},{\"id\":7},{},"
+		    "\"b\",{\"id\":\"\"}]}", 0, "a,",
+		    "duplicates, non-strings, empty ids left out" },
+		{ "[{\"id\":\"a\"}]", -EINVAL, NULL, "a bare array" },
+		{ "{\"models\":[]}", -EINVAL, NULL, "no data" },
+		{ "<html>", -EINVAL, NULL, "not JSON" },
+		{ NULL, -EINVAL, NULL, "no body" },
+	};
+	char	**ids, err[256], got[512];
+	size_t	 i, j;
+	int	 rc;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		rc = catalog_parse(t[i].body, &ids, err, sizeof(err));
+		got[0] = '\0';
+		for (j = 0; ids != NULL && ids[j] != NULL; j++) {
+			strlcat_(got, ids[j], sizeof(got));
+			strlcat_(got, ",", sizeof(got));
+		}
+		ok(rc == t[i].rc && (t[i].ids == NULL ? ids == NULL :
+		    strcmp(got, t[i].ids) == 0), "catalog: %s", t[i].what);
+		catalog_free(ids);
+	}
 }
 
 int
@@ -177,5 +225,6 @@ main(void)
 	ok(account_serves(&pool[3], "anything"), "no list serves any model");
 	pool[3].models = m_embed;
 	ok(!account_serves(&pool[3], "coder-model"), "a list serves only its own");
+	catalog_table();
 	return 0;
 }

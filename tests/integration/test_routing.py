@@ -232,6 +232,19 @@ def catalog(t, mock):
          "--models wins over a fetched catalog")
     t.eq(CATALOG + ["pinned-model"], model_ids(gw, key),
          "/v1/models: the union")
+
+    # the admin API's add fetches it too
+    admin = gw.add_key("adm", admin=True)
+    kw = f"sk-catweb-{gw.port}"
+    mock.call("POST", "/_mock/apikeys", {"key": kw})
+    r = gw.req("POST", "/admin/api/accounts", key=admin, body={
+        "provider": "openai-compatible", "label": "web", "api_key": kw,
+        "base_url": mock.url + "/v1"})
+    j = r.json() or {}
+    t.ok(r.status == 201 and j.get("catalog") == CATALOG and
+         j.get("models_source") == "catalog",
+         "POST /admin/api/accounts without models fetches the catalog",
+         r.text)
     gw.stop()
 
     # the keeper fetches what failed at add, once the upstream answers
