@@ -80,6 +80,19 @@ account_limit_message(char *buf, size_t sz, size_t count, long long max)
 	    "then 'qwenrelay accounts remove ID'.", count, max);
 }
 
+int
+model_id_valid(const char *s, size_t len)
+{
+	size_t	i;
+
+	if (s == NULL || len == 0 || len > MODEL_ID_MAX || strlen(s) != len)
+		return 0;
+	for (i = 0; i < len; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return 0;
+	return 1;
+}
+
 char *const *
 account_models(const struct account *a)
 {

@@ -82,6 +82,12 @@ int	 accounts_list_json(struct store *, struct json_object **out);
  * the account; empty means any model.
  */
 char *const *account_models(const struct account *);
+/*
+ * Is s (len bytes, as the JSON string said) a model id we accept?  1 to
+ * MODEL_ID_MAX bytes, no NUL or other control byte; anything else (/, :,
+ * @, spaces, UTF-8) is the provider's business.
+ */
+int	 model_id_valid(const char *s, size_t len);
 /* Does the account serve this model?  (An empty list serves any.) */
 int	 account_serves(const struct account *, const char *model);
 

@@ -67,7 +67,7 @@ catalog_parse(const char *body, char ***out, char *err, size_t errlen)
 		    !json_object_is_type(id, json_type_string))
 			continue;
 		s = json_object_get_string(id);
-		if (*s == '\0' || strlen(s) > MODEL_ID_MAX)
+		if (!model_id_valid(s, (size_t)json_object_get_string_len(id)))
 			continue;
 		for (j = 0; j < k && strcmp(l[j], s) != 0; j++)
 			;

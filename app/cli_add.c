@@ -82,7 +82,7 @@ split_models(const char *s)
 			tok++;
 		if (*tok == '\0')
 			continue;
-		if (strlen(tok) > MODEL_ID_MAX) {
+		if (!model_id_valid(tok, strlen(tok))) {
 			for (n = 0; l != NULL && l[n] != NULL; n++)
 				free(l[n]);
 			free(l);
@@ -190,7 +190,8 @@ cli_accounts_add(const struct cfg *cfg, int argc, char **argv)
 	}
 	if (models != NULL && ((ml = split_models(models)) == NULL)) {
 		fprintf(stderr, "qwenrelay: --models: give model names "
-		    "(at most %d bytes each) separated by commas\n",
+		    "(at most %d bytes each, no control characters) "
+		    "separated by commas\n",
 		    MODEL_ID_MAX);
 		return 2;
 	}

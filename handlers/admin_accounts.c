@@ -150,11 +150,12 @@ add_account(struct req *r)
 			const char *s;
 			if (!json_object_is_type(m, json_type_string) ||
 			    (s = json_object_get_string(m)) == NULL ||
-			    *s == '\0' || strlen(s) > MODEL_ID_MAX ||
-			    strlen(s) != (size_t)json_object_get_string_len(m)) {
+			    !model_id_valid(s, (size_t)
+			    json_object_get_string_len(m))) {
 				free(models);
 				return bad(r, "\"models\" must hold non-empty "
-				    "strings of at most 200 bytes.");
+				    "strings of at most 200 bytes without "
+				    "control characters.");
 			}
 			models[i] = s;
 		}

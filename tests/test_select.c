@@ -74,6 +74,9 @@ catalog_table(void)
 		{ "{\"data\":[{\"id\":\"a\"},{\"id\":\"a\"},{\"id\":7},{},"
 		    "\"b\",{\"id\":\"\"}]}", 0, "a,",
 		    "duplicates, non-strings, empty ids left out" },
+		{ "{\"data\":[{\"id\":\"a\\nb\"},{\"id\":\"a\\u0000b\"},"
+		    "{\"id\":\"ok/id:x\"}]}", 0, "ok/id:x,",
+		    "ids with control bytes left out" },
 		{ "[{\"id\":\"a\"}]", -EINVAL, NULL, "a bare array" },
 		{ "{\"models\":[]}", -EINVAL, NULL, "no data" },
 		{ "<html>", -EINVAL, NULL, "not JSON" },
@@ -164,6 +167,7 @@ main(void)
 	};
 	struct select_in	in;
 	struct select_out	out;
+	char			big[202];
 	size_t			i;
 	int			rc;
 
@@ -226,5 +230,15 @@ main(void)
 	pool[3].models = m_embed;
 	ok(!account_serves(&pool[3], "coder-model"), "a list serves only its own");
 	catalog_table();
+	ok(model_id_valid("qwen/qwen3-coder:free", 21) &&
+	    model_id_valid("caf\xc3\xa9 x", 7) && !model_id_valid("", 0) &&
+	    !model_id_valid("a\nb", 3) && !model_id_valid("a\0b", 3) &&
+	    !model_id_valid("a\x7f", 2), "model_id_valid: opaque, no controls");
+	memset(big, 'm', sizeof(big));
+	big[200] = '\0';
+	ok(model_id_valid(big, 200), "model_id_valid: 200 bytes");
+	big[200] = 'm';
+	big[201] = '\0';
+	ok(!model_id_valid(big, 201), "model_id_valid: not 201");
 	return 0;
 }

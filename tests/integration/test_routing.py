@@ -305,6 +305,14 @@ def model_ids_round_trip(t, mock):
          "qwen/qwen3-coder" not in r.text,
          "the embedding hint names Qwen/Qwen3-Embedding-8B (any case of "
          "'embed')", r.text)
+    for bad, what in (("a\u0000b", "NUL"), ("a\nb", "newline"),
+                      ("x" * 201, "201 bytes")):
+        for path, body in (("/v1/chat/completions", {
+                "model": bad, "messages": [{"role": "user", "content": "x"}]}),
+                ("/v1/embeddings", {"model": bad, "input": "x"})):
+            r = gw.req("POST", path, key=key, body=body)
+            t.ok(r.status == 400 and is_openai_error(r),
+                 f"{path}: a model id with a {what}: 400", r.text)
     r = gw.req("GET", "/v1/models/" + urllib.parse.quote("qwen/nope"),
                key=key)
     t.ok(r.status == 404 and "model_not_found" in r.text and
