@@ -1,24 +1,21 @@
 /*
- * relay.c: the gateway's main path.
+ * relay.c: the gateway's main path, the I/O half.
  *
  *   pick an account -> make sure its token is fresh -> send -> classify
+ *   -> relay_decide() -> do what it said
  *
- * and around that the rotation rules of DESIGN.md: a 429 or quota answer
- * that arrives before any byte went to the client marks the account for
- * that model (shared by every worker through the store) and the request
- * moves on; short waits are waited out on the same account; when every
- * account is limited we wait up to max_rate_limit_wait_seconds, then say
- * 429 with Retry-After.  Once bytes went to the client, no retry.
+ * Every choice (deliver, wait and retry, refresh, park and move on, wait
+ * for a parked account, fail) is relay_decide()'s (relay_decide.c, pure,
+ * table-tested); what differs between providers is their table's
+ * (provider.h).  This file selects, sends, streams, waits, parks, counts
+ * and writes the answers.  Once bytes went to the client, no retry.
  */
 #include "config.h"
 
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <json-c/json.h>

@@ -117,7 +117,7 @@ handle_model(struct req *r)
 	}
 	json_object_put(list);
 	resp_error(r, 404, "invalid_request_error", "model_not_found",
-	    "The model '%s' is not served by any active account (see GET "
+	    "The model '%.200s' is not served by any active account (see GET "
 	    "/v1/models).", r->param);
 	return 0;
 }
