@@ -712,6 +712,11 @@ cli_refresh(const struct cfg *cfg, int argc, char **argv)
 		account_free(a);
 	}
 	account_list_free(l, n);
+	/* Where no keeper runs (lighttpd, mod_fcgid), cron does its work. */
+	if ((rc = catalog_keeper_pass(&srv)) > 0)
+		printf("model catalogs refreshed: %d\n", rc);
+	upstream_free(srv.upstream);
+	srv.upstream = NULL;
 	close_server(&srv);
 	return failed ? 1 : 0;
 }

@@ -171,7 +171,7 @@ CATALOG = ["odd-model", "qwen/qwen3-coder"]
 def catalog(t, mock):
     mock.call("POST", "/_mock/reset")
     mock.call("POST", "/_mock/config", {"models": CATALOG})
-    gw = Gateway()
+    gw = Gateway(config={"proactive_refresh_check_interval_seconds": 1})
     key = gw.add_key("client")
     r, a0, k0 = add(gw, mock, 0)
     t.ok(r.returncode == 0 and "Catalog: 2 models" in r.stderr,
@@ -215,6 +215,16 @@ def catalog(t, mock):
          show(gw, a1).get("catalog") == CATALOG,
          "a failed refresh-models says so and keeps the old catalog",
          r.stderr)
+    # no keeper under lighttpd: `qwenrelay refresh` (cron) retries it
+    mock.call("POST", "/_mock/fail", {"path": "/v1/models", "status": 500,
+                                      "count": 1})
+    r, a3, k3 = add(gw, mock, 3)
+    time.sleep(1.2)
+    r = gw.cli("refresh")
+    t.ok(r.returncode == 0 and "model catalogs refreshed: " in r.stdout and
+         show(gw, a3).get("catalog") == CATALOG,
+         "qwenrelay refresh fetches a catalog that failed before",
+         r.stdout + r.stderr)
     r = gw.cli("accounts", "refresh-models", "knope")
     t.ok(r.returncode == 1 and "no account" in r.stderr,
          "refresh-models of an unknown id", r.stderr)
