@@ -14,6 +14,8 @@
 
 #include <stddef.h>
 
+#include "oauth.h"
+
 struct account;
 struct cfg;
 struct json_object;
@@ -86,9 +88,16 @@ struct provider {
 	/* Read a non-streamed answer: status and body (may be NULL). */
 	enum relay_class (*classify)(long status, const char *body);
 	/*
+	 * The refresh grant, once (oauth.h's oauth_refresh contract), for
+	 * providers whose tokens expire; NULL for API keys.  refresh.c runs
+	 * it under its lease (today by calling oauth_refresh, the only one).
+	 */
+	enum oauth_result (*refresh)(const struct cfg *,
+		    const char *refresh_token, struct oauth_tokens *,
+		    char *err, size_t errlen);
+	/*
 	 * The upstream's model ids (catalog.h): 0 and a NULL-terminated
-	 * list, or a negative errno with a sentence in err.  Token refresh
-	 * is refresh.c's, for the providers with oauth set.
+	 * list, or a negative errno with a sentence in err.
 	 */
 	int	(*fetch_catalog)(struct server *, const struct account *,
 		    char ***ids, char *err, size_t errlen);

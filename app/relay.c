@@ -690,7 +690,7 @@ relay_request(struct req *r, enum relay_kind kind, const char *model)
 		st.hits = sr.hits;
 		st.same_retries = same_retries;
 		st.refreshed = refreshed;
-		st.can_refresh = prov->oauth;
+		st.can_refresh = prov->refresh != NULL;
 
 		if (token == NULL && (rc = refresh_ensure(r->srv, a->id,
 		    refreshed, &token, err, sizeof(err))) != 0) {

@@ -251,6 +251,8 @@ main(void)
 	for (i = 0; i < PROV__MAX; i++)
 		ok(provider_get(i)->classify != NULL &&
 		    provider_get(i)->add_headers != NULL &&
+		    provider_get(i)->fetch_catalog != NULL &&
+		    (provider_get(i)->refresh != NULL) == provider_get(i)->oauth &&
 		    provider_get(i)->id == i, "provider %s: table complete",
 		    provider_get(i)->name);
 
