@@ -145,7 +145,7 @@ lease_fn(struct account *a, void *arg)
 	snap_take(&la->snap, a);
 	la->need = refresh_due(a->expires_at, a->refreshed_at, la->now,
 	    la->buffer_ms);
-	if (strcmp(a->status, "active") != 0) {
+	if (a->state != ACCT_ACTIVE) {
 		la->outcome = LEASE_GONE;
 		return 1;
 	}
@@ -488,12 +488,12 @@ refresh_ensure(struct server *srv, const char *id, int flags, char **access,
 			    "account %s: %s", id, store_strerror(rc));
 			goto out;
 		}
-		if (strcmp(a->status, "disabled") == 0) {
+		if (a->state == ACCT_DISABLED) {
 			snprintf(err, errlen, "account %s is disabled", id);
 			rc = -EPERM;
 			goto out;
 		}
-		if (strcmp(a->status, "needs_login") == 0) {
+		if (a->state == ACCT_NEEDS_LOGIN) {
 			snprintf(err, errlen, "account %s needs a new login: %s",
 			    id, a->status_reason != NULL ? a->status_reason :
 			    "refresh rejected");
