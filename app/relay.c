@@ -474,7 +474,6 @@ answer_success(struct relay *rl, struct attempt *at)
 		open_sse(rl);
 		return;
 	}
-	usage_from_body(rl, at->call.resp);
 	if (rl->kind == RELAY_EMBED &&
 	    (conv = embeddings_as_base64(rl, at->call.resp)) != NULL) {
 		free(at->call.resp);
@@ -743,6 +742,9 @@ relay_request(struct req *r, enum relay_kind kind, const char *model)
 				log_warn("account %s: upstream answered %ld with "
 				    "%s", a->id, at.call.status, rl.bad_answer);
 			}
+			/* Usage before count(), which records it. */
+			if (st.cls == RC_OK && !rl.stream)
+				usage_from_body(&rl, at.call.resp);
 			if (at.res == UP_OK)
 				st.retry_after_ms = upcheck_retry_after(
 				    upstream_retry_after_ms(&at.call, now_ms()));
