@@ -1,11 +1,14 @@
 /*
  * fuzz_sse.c: the relay's SSE path: upstream bytes arrive in pieces of any
- * size, are written through to the client, split into lines (bounded by
- * SSE_LINE_MAX) and every "data:" line with "usage" is parsed and its
- * numbers checked (upcheck_usage).  relay.c's static functions are
- * reached by including it, lighttpd's src/t way.
+ * size; the first ones must look like an event stream (upcheck_sse_start);
+ * they are assembled into events (bounded by SSE_EVENT_MAX), every "data:"
+ * line with "usage" is parsed and its numbers checked (upcheck_usage), and
+ * each event is relayed or dropped (a usage-only chunk the client did not
+ * ask for).  relay.c's static functions are reached by including it,
+ * lighttpd's src/t way.
  *
- * Input: each piece is one length byte then that many bytes.
+ * Input: byte 0 bit 0 = the client asked for include_usage; then pieces,
+ * each one length byte and that many bytes.
  */
 #include "../../app/relay.c"
 
@@ -43,18 +46,29 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rl.r = &r;
 	rl.kind = RELAY_CHAT;
 	rl.stream = 1;
+	rl.wants.stream = 1;
+	if (size > 0) {
+		/* Byte 0: did the client ask for the usage chunk? */
+		rl.wants.include_usage = data[0] & 1;
+		i = 1;
+	}
 	while (i < size) {
 		n = data[i++];
 		if (n > size - i)
 			n = size - i;
-		if (on_data(&rl, (const char *)data + i, n) != 0)
+		if (on_data(&rl, (const char *)data + i, n) != 0) {
+			if (rl.bad_answer[0] != '\0' && !rl.data_sent)
+				break;	/* refused before a byte went out */
 			abort();	/* the sink never fails */
+		}
 		i += n;
 	}
+	if (rl.evlen > 0 && rl.bad_answer[0] == '\0')
+		event_done(&rl);	/* a last event without its blank line */
 	if (rl.prompt_tokens < 0 || rl.prompt_tokens > UPCHECK_TOKENS_MAX ||
 	    rl.completion_tokens < 0 ||
 	    rl.completion_tokens > UPCHECK_TOKENS_MAX)
 		abort();	/* an unbelievable number got counted */
-	free(rl.line);
+	free(rl.ev);
 	return 0;
 }

@@ -1,7 +1,8 @@
 /*
  * fuzz_upstream.c: the boundary checks on what an upstream answers
- * (app/upcheck.c, the start of a stream too) and the relay's classification of an answer: any
- * status, any body, any Content-Type.
+ * (app/upcheck.c, the start of a stream too) and every provider's
+ * classification of an answer (provider.h): any status, any body, any
+ * Content-Type.
  *
  * Input: bytes 0-1 the status, then a Content-Type up to '\n', then the
  * body.
@@ -14,7 +15,7 @@
 
 #include <json-c/json.h>
 
-#include "relay.h"
+#include "provider.h"
 #include "upcheck.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
@@ -25,6 +26,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char	*nl;
 	char		*ct, *body, why[128];
 	size_t		 n, blen;
+	int		 i;
 	long		 status;
 	int64_t		 p = 0, c = 0;
 	json_object	*o;
@@ -44,7 +46,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(body, nl != NULL ? nl + 1 : (const char *)data, blen);
 	body[blen] = '\0';
 
-	(void)relay_classify(status, body);
+	for (i = 0; i < PROV__MAX; i++)
+		if (provider_get((enum provider_id)i)->classify != NULL &&
+		    (unsigned)provider_get((enum provider_id)i)->classify(status,
+		    body) >= RC__MAX)
+			abort();	/* every answer has a class */
 	if (upcheck_body(UPCHECK_CHAT, body, blen, why, sizeof(why)) != 0 &&
 	    why[0] == '\0')
 		abort();
