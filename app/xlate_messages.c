@@ -383,10 +383,19 @@ msg_request(json_object *in, char *err, size_t errsz)
 			why = user_message(msgs, c);
 		else if (role != NULL && strcmp(role, "assistant") == 0)
 			why = assistant_message(msgs, c);
-		else
-			why = "a message's 'role' must be \"user\" or "
-			    "\"assistant\" (the system prompt goes in "
-			    "'system').";
+		else if (role != NULL && strcmp(role, "system") == 0) {
+			/*
+			 * Claude Code's mid-conversation-system beta
+			 * (anthropic-beta mid-conversation-system-2026-04-07)
+			 * sends system messages between turns.
+			 */
+			sys = blocks_text(c);
+			json_object_array_add(msgs, chat_msg("system",
+			    json_object_new_string(sys)));
+			free(sys);
+		} else
+			why = "a message's 'role' must be \"user\", "
+			    "\"assistant\" or \"system\".";
 	}
 	if (why != NULL) {
 		snprintf(err, errsz, "messages[%zu]: %s", i - 1, why);

@@ -29,7 +29,8 @@ access_denied, 400 authorization_pending, else 200 with tokens (the code is then
 Refresh: 200 with new access + (rotated) refresh token, or 400 {"error":"invalid_request",
 "error_description":"Invalid refresh token or client_id"}.
 
-Chat replies: text is "echo: <last user message text>"; if the last message has role "tool",
+Chat replies (system messages aside: "last" means the last other message):
+text is "echo: <last user message text>"; if the last message has role "tool",
 "tool result: <its content>"; if config stream_words=N, "w1 w2 ... wN". When the request has
 "tools" and the last message is a user message containing "call tool", the reply is a tool
 call to the first tool with arguments '{"x":1}' and finish_reason "tool_calls" (config
@@ -613,7 +614,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def chat_reply(self, req):
         """Decide the reply: returns (text or None, tool_call or None, usage)."""
         messages = req["messages"]
-        last = messages[-1] if isinstance(messages[-1], dict) else {}
+        # The last turn that is not a system message (Claude Code puts
+        # system messages between turns).
+        turns = [m for m in messages if isinstance(m, dict) and m.get("role") != "system"]
+        last = turns[-1] if turns else {}
         prompt_chars = sum(len(message_text(m.get("content"))) for m in messages
                            if isinstance(m, dict))
         tools = req.get("tools")
