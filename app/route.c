@@ -294,7 +294,8 @@ preflight(struct req *r, unsigned int methods)
 	    "x-stainless-lang, x-stainless-package-version, "
 	    "x-stainless-runtime, x-stainless-runtime-version, "
 	    "x-stainless-arch, x-stainless-retry-count, "
-	    "x-stainless-timeout", allow);
+	    "x-stainless-timeout, anthropic-version, anthropic-beta, "
+	    "anthropic-dangerous-direct-browser-access", allow);
 	resp_open(r, 204, "text/plain", hdr);
 }
 
