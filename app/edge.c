@@ -314,6 +314,21 @@ write_json(struct edge_filter *f, int status, json_object *o)
 		down_write(f, "\n", 1);
 }
 
+/* {"error":{"message","type","code","param"}} for what has no body. */
+static json_object *
+openai_error(const char *msg, const char *type)
+{
+	json_object	*o = json_object_new_object(), *e;
+
+	e = json_object_new_object();
+	xl_add_str(e, "message", msg);
+	xl_add_str(e, "type", "upstream_error");
+	xl_add_str(e, "code", type);
+	json_object_object_add(e, "param", NULL);
+	json_object_object_add(o, "error", e);
+	return o;
+}
+
 /* A held body: an answer to translate, or an error to reshape. */
 static void
 finish_body(struct edge_filter *f)
@@ -337,7 +352,8 @@ finish_body(struct edge_filter *f)
 		json_object_put(o);
 		return;
 	}
-	if (f->p->error == NULL) {
+	if (f->p->error == NULL && o != NULL &&
+	    json_object_object_get_ex(o, "error", NULL)) {
 		/* The protocol's errors are OpenAI-shaped: pass on. */
 		write_head(f, status, "application/json", NULL);
 		down_write(f, f->body.p, f->body.len);
@@ -345,8 +361,11 @@ finish_body(struct edge_filter *f)
 		return;
 	}
 	error_fields(o, &msg, &type);
+	if (status < 400)
+		status = 502;
 error:
-	t = f->p->error(&status, msg, type);
+	t = f->p->error != NULL ? f->p->error(&status, msg, type) :
+	    openai_error(msg, type);
 	write_json(f, status, t);
 	json_object_put(t);
 	json_object_put(o);
@@ -371,7 +390,18 @@ edge_filter_end(struct edge_filter *f)
 		finish_body(f);
 		edge_filter_flush(f);
 		break;
-	default:
+	case E_HEAD:
+	case E_BAD:
+		/* A head that never ended (or too long): say so, not nothing. */
+		if (f->head.len > 0) {
+			log_warn("%s: the relay's answer had no readable head",
+			    f->p->name);
+			f->status = 502;
+			f->mode = E_BODY;
+			xbuf_reset(&f->body);
+			finish_body(f);
+			edge_filter_flush(f);
+		}
 		break;
 	}
 	if (f->st != NULL)

@@ -575,6 +575,18 @@ test_bodies(void)
 	    strstr(out, "\"api_error\"") != NULL,
 	    "messages body: a 200 that is not JSON is a 502 api_error");
 	free(out);
+
+	out = run_filter(XLATE_RESPONSES, "Status: 200 OK\r\nContent-Ty", "",
+	    1000);
+	ok(strstr(out, "Status: 502 ") == out && strstr(out, "{\"error\":"
+	    "{\"message\":") != NULL, "a head that never ends is a 502, "
+	    "OpenAI-shaped for responses");
+	free(out);
+	out = run_filter(XLATE_MESSAGES, "Status: 500 Internal Server Error\r\n"
+	    "Content-Type: text/plain\r\n\r\n", "boom", 1000);
+	ok(strstr(out, "Status: 500 ") == out && strstr(out, "\"api_error\"")
+	    != NULL, "messages: a non-JSON error body is an api_error");
+	free(out);
 }
 
 static void
