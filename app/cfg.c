@@ -82,6 +82,7 @@ static const struct cfg_key cfg_keys[] = {
 	KI(upstream_total_timeout_seconds, 1, DAY, "600"),
 	KI(sse_keepalive_seconds, 1, 3600, "15"),
 	KI(client_rate_limit_rpm, 0, 1000000, "0"),
+	KI(responses_ttl_seconds, 0, 30 * DAY, "3600"),
 };
 #define NKEYS	(sizeof(cfg_keys) / sizeof(cfg_keys[0]))
 

@@ -71,6 +71,7 @@ struct cfg {
 	long long	 sse_keepalive_seconds;
 	/* clients */
 	long long	 client_rate_limit_rpm;
+	long long	 responses_ttl_seconds;	/* previous_response_id; 0: none */
 
 	char		*path;		/* file it was loaded from, or NULL */
 };

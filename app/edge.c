@@ -23,6 +23,8 @@
 #include "log.h"
 #include "relay.h"
 #include "req.h"
+#include "resphist.h"
+#include "store.h"
 #include "util.h"
 #include "xmalloc.h"
 
@@ -50,6 +52,7 @@ struct edge_filter {
 	struct xbuf		 data;		/* data: lines of this event */
 	struct xbuf		 out;		/* translated, not yet written */
 	int			 gone;		/* down failed */
+	json_object		*output;	/* a success's "output", if any */
 };
 
 struct edge_filter *
@@ -347,6 +350,8 @@ finish_body(struct edge_filter *f)
 			goto error;
 		}
 		t = f->p->answer(&f->x, o);
+		f->output = json_object_get(xl_get(t, "output",
+		    json_type_array));
 		write_json(f, status, t);
 		json_object_put(t);
 		json_object_put(o);
@@ -371,11 +376,13 @@ error:
 	json_object_put(o);
 }
 
-void
+json_object *
 edge_filter_end(struct edge_filter *f)
 {
+	json_object	*output;
+
 	if (f == NULL)
-		return;
+		return NULL;
 	switch (f->mode) {
 	case E_SSE:
 		if (f->line.len > 0) {
@@ -385,6 +392,8 @@ edge_filter_end(struct edge_filter *f)
 		sse_event(f);
 		f->p->stream_end(f->st, &f->out);
 		edge_filter_flush(f);
+		if (f->p->stream_output != NULL)
+			f->output = f->p->stream_output(f->st);
 		break;
 	case E_BODY:
 		finish_body(f);
@@ -415,7 +424,9 @@ edge_filter_end(struct edge_filter *f)
 	free((char *)(uintptr_t)f->x.id);
 	free((char *)(uintptr_t)f->x.model);
 	json_object_put(f->x.req);
+	output = f->output;
 	free(f);
+	return output;
 }
 
 int
@@ -425,13 +436,24 @@ edge_serve(struct req *r, enum xlate_kind k)
 	struct edge_filter	*f;
 	struct xlate_ctx	 x;
 	struct sink		 saved = r->sink;
-	json_object		*chat, *orig = r->json;
+	json_object		*chat, *orig = r->json, *history = NULL;
+	json_object		*output, *store;
 	unsigned char		 rnd[12];
 	char			 err[512], id[64], *hex;
-	const char		*model;
+	const char		*model, *prev;
 	int			 shape = r->err_shape;
 
-	if ((chat = p->request(r->json, err, sizeof(err))) == NULL) {
+	prev = k == XLATE_RESPONSES ? xl_str(r->json,
+	    "previous_response_id") : NULL;
+	if (prev != NULL && (history = resphist_load(r->srv, r->client ?
+	    r->client->name : NULL, prev, err, sizeof(err))) == NULL) {
+		resp_error(r, 400, "invalid_request_error",
+		    "previous_response_not_found", "%s", err);
+		return 0;
+	}
+	chat = p->request(r->json, history, err, sizeof(err));
+	json_object_put(history);
+	if (chat == NULL) {
 		resp_error(r, 400, "invalid_request_error", "invalid_request",
 		    "%s", err);
 		return 0;
@@ -456,10 +478,20 @@ edge_serve(struct req *r, enum xlate_kind k)
 	r->sink.flush = edge_filter_flush;
 	r->sink.ctx = f;
 	relay_request(r, RELAY_CHAT, cfg_alias(r->srv->cfg, model));
-	edge_filter_end(f);
+	output = edge_filter_end(f);
 	r->sink = saved;
 	r->err_shape = shape;
 	r->json = orig;
 	json_object_put(chat);
+	/* Keep the turn for previous_response_id unless told not to. */
+	store = xl_get(r->json, "store", json_type_boolean);
+	if (k == XLATE_RESPONSES && output != NULL && (store == NULL ||
+	    json_object_get_boolean(store))) {
+		json_object *turn = xrsp_turn_messages(r->json, output);
+		resphist_save(r->srv, r->client ? r->client->name : NULL, id,
+		    prev, turn);
+		json_object_put(turn);
+	}
+	json_object_put(output);
 	return 0;
 }

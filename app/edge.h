@@ -28,7 +28,9 @@ int	edge_serve(struct req *r, enum xlate_kind k);
  * The filter alone, for tests: bytes as the relay writes them through a
  * struct sink go in, the protocol's bytes come out of down.  edge_filter_new
  * takes a borrowed ctx (its strings are copied); feed with edge_filter_write
- * (0, or -1 when down failed); edge_filter_end finishes the answer and frees.
+ * (0, or -1 when down failed); edge_filter_end finishes the answer, frees,
+ * and returns the answer's "output" array when it succeeded and the
+ * protocol has one (a new reference; NULL otherwise).
  */
 struct edge_filter;
 struct sink;
@@ -36,6 +38,6 @@ struct edge_filter *edge_filter_new(const struct xlate_proto *,
 	    const struct xlate_ctx *, const struct sink *down);
 int	edge_filter_write(void *f, const void *, size_t);
 int	edge_filter_flush(void *f);
-void	edge_filter_end(struct edge_filter *);
+struct json_object *edge_filter_end(struct edge_filter *);
 
 #endif

@@ -51,6 +51,7 @@ keeper_pass(struct server *srv)
 
 	store_reader_check(srv->st);
 	store_login_purge(srv->st, now);
+	store_response_purge(srv->st, now);
 	if (!c->proactive_token_refresh || !srv->have_key)
 		return 0;
 	if (store_account_list(srv->st, &l, &n) != 0)

@@ -44,6 +44,8 @@ struct xlate_ctx {
  *
  * request: client body -> new chat-completions body (model left as the
  *   client sent it), or NULL with a one-line reason in err (a 400).
+ *   history is NULL or the chat messages of an earlier conversation
+ *   (Responses' previous_response_id), placed before the input.
  * answer: a chat-completions answer -> the protocol's answer.
  * error: an error answer the relay wrote (OpenAI-shaped body, or any
  *   text) -> the protocol's error body; *status may be changed.
@@ -53,10 +55,14 @@ struct xlate_ctx {
  *   OpenAI error object, borrowed); end: [DONE] or the upstream closed
  *   (idempotent: the first call closes the stream, later calls add nothing).
  *   Each appends complete SSE events to out.
+ * stream_output: after end, what the answer's "output" holds (a new
+ *   reference), or NULL if it failed; NULL op for a protocol that keeps
+ *   nothing.
  */
 struct xlate_proto {
 	const char	*name;
-	json_object	*(*request)(json_object *in, char *err, size_t errsz);
+	json_object	*(*request)(json_object *in, json_object *history,
+			    char *err, size_t errsz);
 	json_object	*(*answer)(const struct xlate_ctx *, json_object *chat);
 	json_object	*(*error)(int *status, const char *msg, const char *type);
 	void		*(*stream_new)(const struct xlate_ctx *);
@@ -67,6 +73,7 @@ struct xlate_proto {
 			    struct xbuf *);
 	void		 (*stream_end)(void *, struct xbuf *);
 	void		 (*stream_free)(void *);
+	json_object	*(*stream_output)(void *);
 };
 
 enum xlate_kind {
@@ -98,6 +105,13 @@ json_object	*xmsg_error_body(int status, const char *msg);
  * on English and code).  Returns -1 if the body is not a valid request.
  */
 int64_t		 xmsg_count_tokens(json_object *in, char *err, size_t errsz);
+
+/*
+ * One Responses turn as chat messages, to keep for previous_response_id:
+ * the request's input items (not its instructions, which do not carry
+ * over) then the output items of its answer (borrowed).  A new array.
+ */
+json_object	*xrsp_turn_messages(json_object *req, json_object *output);
 
 /* ---- helpers shared by the translators ---- */
 

@@ -336,7 +336,7 @@ tool_choice_of(json_object *tc, int *no_parallel)
 }
 
 static json_object *
-msg_request(json_object *in, char *err, size_t errsz)
+msg_request(json_object *in, json_object *history, char *err, size_t errsz)
 {
 	json_object	*out, *msgs, *v, *m;
 	const char	*why = NULL, *role;
@@ -344,6 +344,7 @@ msg_request(json_object *in, char *err, size_t errsz)
 	size_t		 i, n;
 	int		 no_parallel = 0;
 
+	(void)history;		/* Messages has no stored conversations */
 	if (xl_str(in, "model") == NULL || *xl_str(in, "model") == '\0') {
 		snprintf(err, errsz, "'model' must be a non-empty string.");
 		return NULL;
@@ -459,7 +460,7 @@ xmsg_count_tokens(json_object *in, char *err, size_t errsz)
 	json_object	*chat, *v;
 	size_t		 n = 0;
 
-	if ((chat = msg_request(in, err, errsz)) == NULL)
+	if ((chat = msg_request(in, NULL, err, errsz)) == NULL)
 		return -1;
 	if (json_object_object_get_ex(chat, "messages", &v))
 		n += strlen(json_object_to_json_string_ext(v,
@@ -908,4 +909,5 @@ const struct xlate_proto xlate_messages = {
 	.stream_error = msg_stream_error,
 	.stream_end = msg_stream_end,
 	.stream_free = msg_stream_free,
+	.stream_output = NULL,
 };

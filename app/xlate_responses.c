@@ -309,7 +309,7 @@ copy_num(json_object *out, const char *to, json_object *in, const char *from)
 }
 
 static json_object *
-rsp_request(json_object *in, char *err, size_t errsz)
+rsp_request(json_object *in, json_object *history, char *err, size_t errsz)
 {
 	json_object	*out, *msgs, *input, *v, *m;
 	const char	*why = NULL;
@@ -320,11 +320,10 @@ rsp_request(json_object *in, char *err, size_t errsz)
 		    "GET /v1/models).");
 		return NULL;
 	}
-	if (xl_str(in, "previous_response_id") != NULL) {
-		snprintf(err, errsz, "previous_response_id is not supported: "
-		    "qwenrelay stores no responses. Send the whole "
-		    "conversation in 'input' (Codex CLI and the agents SDKs "
-		    "do with store: false).");
+	if (xl_str(in, "previous_response_id") != NULL && history == NULL) {
+		snprintf(err, errsz, "previous_response_id is not supported "
+		    "here: no stored conversation was given. Send the whole "
+		    "conversation in 'input'.");
 		return NULL;
 	}
 	if (!json_object_object_get_ex(in, "input", &input) ||
@@ -344,6 +343,10 @@ rsp_request(json_object *in, char *err, size_t errsz)
 	    *xl_str(in, "instructions") != '\0')
 		json_object_array_add(msgs, chat_msg("system",
 		    json_object_new_string(xl_str(in, "instructions"))));
+	n = history != NULL ? json_object_array_length(history) : 0;
+	for (i = 0; i < n; i++)
+		json_object_array_add(msgs, json_object_get(
+		    json_object_array_get_idx(history, i)));
 	if (json_object_is_type(input, json_type_string))
 		json_object_array_add(msgs, chat_msg("user",
 		    json_object_get(input)));
@@ -500,12 +503,12 @@ response_obj(const char *id, const char *model, int64_t created,
 	xl_add_str(o, "model", model);
 	json_object_object_add(o, "output", json_object_get(output));
 	echo(o, req, "parallel_tool_calls", json_object_new_boolean(1));
-	json_object_object_add(o, "previous_response_id", NULL);
+	echo(o, req, "previous_response_id", NULL);
 	v = json_object_new_object();
 	json_object_object_add(v, "effort", NULL);
 	json_object_object_add(v, "summary", NULL);
 	echo(o, req, "reasoning", v);
-	json_object_object_add(o, "store", json_object_new_boolean(0));
+	echo(o, req, "store", json_object_new_boolean(1));
 	echo(o, req, "temperature", json_object_new_double(1.0));
 	v = json_object_new_object();
 	f = json_object_new_object();
@@ -676,6 +679,7 @@ struct rsp_stream {
 	int64_t		 created;
 	int		 started;
 	int		 ended;
+	int		 failed;
 	int64_t		 seq;
 	json_object	*output;	/* finished items, in output_index order */
 	int		 nout;		/* output indexes handed out */
@@ -1060,6 +1064,7 @@ rsp_stream_error(void *p, const char *msg, const char *type, struct xbuf *out)
 	rsp_stream_open(s, out);
 	close_all(s, out);
 	s->ended = 1;
+	s->failed = 1;
 	e = json_object_new_object();
 	xl_add_str(e, "code", type != NULL ? type : "server_error");
 	xl_add_str(e, "message", msg);
@@ -1083,6 +1088,37 @@ rsp_stream_end(void *p, struct xbuf *out)
 	    inc, NULL, out);
 }
 
+static json_object *
+rsp_stream_output(void *p)
+{
+	struct rsp_stream	*s = p;
+
+	if (!s->ended || s->failed)
+		return NULL;
+	return done_items(s);
+}
+
+json_object *
+xrsp_turn_messages(json_object *req, json_object *output)
+{
+	json_object	*msgs = json_object_new_array(), *input;
+	size_t		 i, n;
+
+	if (json_object_object_get_ex(req, "input", &input) &&
+	    json_object_is_type(input, json_type_string))
+		json_object_array_add(msgs, chat_msg("user",
+		    json_object_get(input)));
+	else if (json_object_is_type(input, json_type_array)) {
+		n = json_object_array_length(input);
+		for (i = 0; i < n; i++)
+			add_item(msgs, json_object_array_get_idx(input, i));
+	}
+	n = output != NULL ? json_object_array_length(output) : 0;
+	for (i = 0; i < n; i++)
+		add_item(msgs, json_object_array_get_idx(output, i));
+	return msgs;
+}
+
 const struct xlate_proto xlate_responses = {
 	.name = "responses",
 	.request = rsp_request,
@@ -1095,4 +1131,5 @@ const struct xlate_proto xlate_responses = {
 	.stream_error = rsp_stream_error,
 	.stream_end = rsp_stream_end,
 	.stream_free = rsp_stream_free,
+	.stream_output = rsp_stream_output,
 };

@@ -1,8 +1,8 @@
 /*
  * responses.c: POST /v1/responses, the OpenAI Responses API, served by
- * the chat-completions pool through the translator in app/xlate_responses.c
- * (stateless: previous_response_id is refused with a 400 that says to send
- * the whole input).
+ * the chat-completions pool through the translator in app/xlate_responses.c.
+ * Answers are kept for responses_ttl_seconds (unless store: false) so that
+ * previous_response_id can continue them (app/resphist.c).
  */
 #include "config.h"
 

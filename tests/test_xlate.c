@@ -208,7 +208,8 @@ test_requests(void)
 		if (in == NULL)
 			bail("bad input JSON: %s", reqs[i].what);
 		err[0] = '\0';
-		out = xlate_proto(reqs[i].k)->request(in, err, sizeof(err));
+		out = xlate_proto(reqs[i].k)->request(in, NULL, err,
+		    sizeof(err));
 		if (reqs[i].want != NULL) {
 			if (!json_matches(reqs[i].want, out, reqs[i].what))
 				diag("err: %s", err);
@@ -377,7 +378,7 @@ run_filter(enum xlate_kind k, const char *head, const char *body, size_t step)
 	for (i = 0; i < n; i += step)
 		edge_filter_write(f, all + i, n - i < step ? n - i : step);
 	edge_filter_flush(f);
-	edge_filter_end(f);
+	json_object_put(edge_filter_end(f));
 	free(all);
 	return out.p != NULL ? out.p : xstrdup("");
 }
@@ -589,6 +590,49 @@ test_bodies(void)
 	free(out);
 }
 
+/* previous_response_id: a stored conversation goes before the input. */
+static void
+test_history(void)
+{
+	json_object	*req, *hist, *out, *turn, *output;
+	char		 err[256];
+	const char	*want;
+
+	req = json_tokener_parse("{\"model\":\"m\",\"instructions\":\"I\","
+	    "\"previous_response_id\":\"resp_1\",\"input\":[{\"type\":"
+	    "\"function_call_output\",\"call_id\":\"c1\",\"output\":\"42\"}]}");
+	hist = json_tokener_parse("[{\"role\":\"user\",\"content\":\"q\"},"
+	    "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{"
+	    "\"id\":\"c1\",\"type\":\"function\",\"function\":{\"name\":"
+	    "\"f\",\"arguments\":\"{}\"}}]}]");
+	out = xlate_proto(XLATE_RESPONSES)->request(req, hist, err,
+	    sizeof(err));
+	json_matches("{\"messages\":[{\"role\":\"system\",\"content\":\"I\"},"
+	    "{\"role\":\"user\",\"content\":\"q\"},{\"role\":\"assistant\","
+	    "\"tool_calls\":[{\"id\":\"c1\"}]},{\"role\":\"tool\","
+	    "\"content\":\"42\",\"tool_call_id\":\"c1\"}]}", out,
+	    "responses: history between instructions and input");
+	json_object_put(out);
+
+	/* The turn kept: input items and output, not the instructions. */
+	output = json_tokener_parse("[{\"type\":\"reasoning\",\"summary\":[]},"
+	    "{\"type\":\"message\",\"role\":\"assistant\",\"content\":[{"
+	    "\"type\":\"output_text\",\"text\":\"It is \"},{\"type\":"
+	    "\"output_text\",\"text\":\"42.\"}]},{\"type\":\"function_call\","
+	    "\"call_id\":\"c2\",\"name\":\"g\",\"arguments\":\"{}\"}]");
+	turn = xrsp_turn_messages(req, output);
+	want = "[{\"role\":\"tool\",\"content\":\"42\",\"tool_call_id\":"
+	    "\"c1\"},{\"role\":\"assistant\",\"content\":\"It is 42.\","
+	    "\"tool_calls\":[{\"id\":\"c2\",\"type\":\"function\","
+	    "\"function\":{\"name\":\"g\",\"arguments\":\"{}\"}}]}]";
+	json_matches(want, turn, "responses: a turn as chat messages (input, "
+	    "then output; a call joins the text before it)");
+	json_object_put(turn);
+	json_object_put(output);
+	json_object_put(hist);
+	json_object_put(req);
+}
+
 static void
 test_errors_and_counts(void)
 {
@@ -627,6 +671,7 @@ main(void)
 	test_answers();
 	test_streams();
 	test_bodies();
+	test_history();
 	test_errors_and_counts();
 	return 0;
 }

@@ -204,6 +204,55 @@ def test(t):
                      "previous_response_id": "resp_123"})
     t.ok(r.status == 400 and is_openai_error(r) and "whole conversation"
          in r.text, "responses: previous_response_id -> clear 400")
+    # previous_response_id: turns kept (responses_ttl_seconds), chained.
+    tools = [{"type": "function", "name": "lookup",
+              "parameters": {"type": "object"}}]
+    mock.call("POST", "/_mock/config", {"tool_args": None})
+    r1 = gw.req("POST", "/v1/responses", key=key, body={
+        "model": MODEL, "input": "call tool first", "tools": tools}).json()
+    call = [o for o in r1.get("output", []) if o["type"] == "function_call"]
+    r2 = gw.req("POST", "/v1/responses", key=key, body={
+        "model": MODEL, "tools": tools, "previous_response_id": r1["id"],
+        "input": [{"type": "function_call_output",
+                   "call_id": call[0]["call_id"] if call else "x",
+                   "output": "found"}]})
+    j2 = r2.json() or {}
+    up = last_upstream(mock)["body"]["messages"]
+    t.ok(r2.status == 200 and j2.get("output_text") == "tool result: found"
+         and j2.get("previous_response_id") == r1.get("id") and
+         [m["role"] for m in up] == ["user", "assistant", "tool"] and
+         up[0]["content"] == "call tool first",
+         "responses: previous_response_id replays the stored turn",
+         r2.text + json.dumps(up))
+    r3 = gw.req("POST", "/v1/responses", key=key, body={
+        "model": MODEL, "previous_response_id": j2.get("id"),
+        "instructions": "New rules.", "input": "and then?", "stream": True})
+    done = [d for _, d in events(r3.text)
+            if d.get("type") == "response.completed"]
+    up = last_upstream(mock)["body"]["messages"]
+    t.ok(done and [m["role"] for m in up] == [
+        "system", "user", "assistant", "tool", "assistant", "user"] and
+         up[0]["content"] == "New rules." and
+         up[4]["content"] == "tool result: found",
+         "responses stream: a chain of two turns, instructions not carried",
+         json.dumps(up))
+    r4 = gw.req("POST", "/v1/responses", key=key, body={
+        "model": MODEL, "previous_response_id": done[0]["response"]["id"]
+        if done else "x", "input": "third", "store": False})
+    j4 = r4.json() or {}
+    t.ok(r4.status == 200 and len(last_upstream(mock)["body"]["messages"])
+         == 7, "responses: a streamed answer was kept too")
+    r5 = gw.req("POST", "/v1/responses", key=key, body={
+        "model": MODEL, "previous_response_id": j4.get("id", "x"),
+        "input": "x"})
+    t.ok(r5.status == 400 and "store: false" in r5.text,
+         "responses: store false keeps nothing; the 400 says why", r5.text)
+    other = gw.add_key("other")
+    r6 = gw.req("POST", "/v1/responses", key=other, body={
+        "model": MODEL, "previous_response_id": r1.get("id"), "input": "x"})
+    t.ok(r6.status == 400 and is_openai_error(r6),
+         "responses: another key cannot continue this key's conversation")
+
     r = gw.req("POST", "/v1/responses", key="sk-wrong",
                body={"model": MODEL, "input": "x"})
     t.ok(r.status == 401 and is_openai_error(r),

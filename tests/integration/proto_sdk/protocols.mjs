@@ -126,6 +126,13 @@ await part("responses function call", async () => {
         output: "sunny" }] });
   ok(r2.output_text === "tool result: sunny",
     "responses function call: the output is answered", r2.output_text);
+  // The same second turn by previous_response_id (the gateway kept r1).
+  const r3 = await openai.responses.create({ model: MODEL, tools: [weather],
+    previous_response_id: r1.id, input: [{ type: "function_call_output",
+      call_id: call.call_id, output: "rainy" }] });
+  ok(r3.output_text === "tool result: rainy" &&
+    r3.previous_response_id === r1.id,
+    "responses function call: continued by previous_response_id", r3);
   // Streamed, the arguments in many pieces.
   await mock("/_mock/config", { tool_args_chunk: 2,
     tool_args: { get_weather: { city: "Paris", unit: "celsius" } } });
