@@ -203,11 +203,12 @@ store_open(struct store **out, const char *dir, const struct store_opts *o,
 		    MDB_NOSYNC | MDB_WRITEMAP | MDB_MAPASYNC, err, errlen);
 	/*
 	 * Stored Responses API turns: a cache (lost on a crash, no fsync),
-	 * in a map of its own so conversations cannot fill the accounts'.
+	 * in a map of its own so conversations cannot fill the accounts';
+	 * no MDB_WRITEMAP, so the file grows with use, not to the map size.
 	 */
 	if (rc == 0)
 		rc = env_open(&st->renv, rdir, 512u << 20, 1, o->max_readers,
-		    MDB_NOSYNC | MDB_WRITEMAP | MDB_MAPASYNC, err, errlen);
+		    MDB_NOSYNC, err, errlen);
 	free(sdir);
 	free(rdir);
 	if (rc == 0) {
