@@ -16,6 +16,14 @@
 
 #define CFG_DEFAULT_PATH	"/etc/qwenrelay/qwenrelay.json"
 
+/* account_selection_strategy, resolved once at load. */
+enum select_strategy {
+	STRAT_STICKY,
+	STRAT_ROUND_ROBIN,
+	STRAT_LEAST_USED,
+	STRAT_HYBRID
+};
+
 /*
  * model_aliases, resolved at load: "from" is an exact client-facing name,
  * or a prefix pattern when it ends in '*' (then prefix is its length
@@ -50,6 +58,7 @@ struct cfg {
 	struct cfg_alias *model_aliases;	/* ends with from == NULL */
 	/* rotation */
 	char		*account_selection_strategy;
+	enum select_strategy strategy;		/* the same, as an enum */
 	long long	 hybrid_rotate_requests;
 	bool		 switch_on_first_rate_limit;
 	long long	 retry_same_account_threshold_seconds;
