@@ -215,6 +215,20 @@ user_message(json_object *msgs, json_object *content)
 			free(text);
 			xl_add_str(tm, "tool_call_id", tid);
 			json_object_array_add(msgs, tm);
+			/*
+			 * A chat tool message holds text only: images a tool
+			 * returned (Claude Code's Read of a picture) go to
+			 * the user message that follows.
+			 */
+			for (size_t j = 0; json_object_is_type(c,
+			    json_type_array) && j < json_object_array_length(c);
+			    j++) {
+				json_object *ib = json_object_array_get_idx(c, j);
+				if (xl_str(ib, "type") != NULL &&
+				    strcmp(xl_str(ib, "type"), "image") == 0 &&
+				    (p = image_part(ib)) != NULL)
+					json_object_array_add(parts, p);
+			}
 		}
 		/* document, search_result, thinking: not for a chat upstream. */
 	}

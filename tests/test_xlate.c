@@ -106,7 +106,8 @@ static const struct {
 	  "\"string\"}}}}}],\"tool_choice\":\"required\","
 	  "\"parallel_tool_calls\":false,\"stream\":true,"
 	  "\"stream_options\":{\"include_usage\":true}}", NULL, NULL },
-	{ XLATE_MESSAGES, "messages: tool_use and tool_result round trip, image",
+	{ XLATE_MESSAGES, "messages: tool_use and tool_result round trip, images (one "
+	  "a tool returned)",
 	  "{\"model\":\"m\",\"max_tokens\":10,\"messages\":["
 	  "{\"role\":\"user\",\"content\":\"run ls\"},"
 	  "{\"role\":\"assistant\",\"content\":[{\"type\":\"text\",\"text\":"
@@ -114,7 +115,9 @@ static const struct {
 	  "\"Bash\",\"input\":{\"command\":\"ls\"}}]},"
 	  "{\"role\":\"user\",\"content\":[{\"type\":\"tool_result\","
 	  "\"tool_use_id\":\"toolu_1\",\"content\":[{\"type\":\"text\","
-	  "\"text\":\"a.c\"}]},{\"type\":\"text\",\"text\":\"and?\"},"
+	  "\"text\":\"a.c\"},{\"type\":\"image\",\"source\":{\"type\":"
+	  "\"url\",\"url\":\"https://x/shot.png\"}}]},{\"type\":\"text\","
+	  "\"text\":\"and?\"},"
 	  "{\"type\":\"image\",\"source\":{\"type\":\"base64\",\"media_type\":"
 	  "\"image/png\",\"data\":\"iVBO\"}}]}],"
 	  "\"thinking\":{\"type\":\"enabled\",\"budget_tokens\":2048}}",
@@ -123,7 +126,9 @@ static const struct {
 	  "{\"id\":\"toolu_1\",\"type\":\"function\",\"function\":{\"name\":"
 	  "\"Bash\",\"arguments\":\"{\\\"command\\\":\\\"ls\\\"}\"}}]},"
 	  "{\"role\":\"tool\",\"content\":\"a.c\",\"tool_call_id\":\"toolu_1\"},"
-	  "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"and?\"},"
+	  "{\"role\":\"user\",\"content\":[{\"type\":\"image_url\","
+	  "\"image_url\":{\"url\":\"https://x/shot.png\"}},{\"type\":"
+	  "\"text\",\"text\":\"and?\"},"
 	  "{\"type\":\"image_url\",\"image_url\":{\"url\":"
 	  "\"data:image/png;base64,iVBO\"}}]}],"
 	  "\"enable_thinking\":true,\"thinking_budget\":2048}", NULL, NULL },
