@@ -446,10 +446,17 @@ msg_request(json_object *in, json_object *history, char *err, size_t errsz)
 			json_object_object_add(out, "parallel_tool_calls",
 			    json_object_new_boolean(0));
 	}
-	/* Reasoning: DashScope's enable_thinking / thinking_budget. */
+	/*
+	 * Reasoning: DashScope's enable_thinking / thinking_budget, and only
+	 * when streaming: DashScope refuses enable_thinking on a plain call
+	 * ("parameter.enable_thinking must be set to false for non-streaming
+	 * calls"), so a plain call answers without thinking rather than fail.
+	 */
 	if ((m = xl_get(in, "thinking", json_type_object)) != NULL &&
 	    xl_str(m, "type") != NULL &&
-	    strcmp(xl_str(m, "type"), "enabled") == 0) {
+	    strcmp(xl_str(m, "type"), "enabled") == 0 &&
+	    (v = xl_get(in, "stream", json_type_boolean)) != NULL &&
+	    json_object_get_boolean(v)) {
 		json_object_object_add(out, "enable_thinking",
 		    json_object_new_boolean(1));
 		if ((v = xl_get(m, "budget_tokens", json_type_int)) != NULL)

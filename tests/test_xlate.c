@@ -120,7 +120,8 @@ static const struct {
 	  "\"text\":\"and?\"},"
 	  "{\"type\":\"image\",\"source\":{\"type\":\"base64\",\"media_type\":"
 	  "\"image/png\",\"data\":\"iVBO\"}}]}],"
-	  "\"thinking\":{\"type\":\"enabled\",\"budget_tokens\":2048}}",
+	  "\"thinking\":{\"type\":\"enabled\",\"budget_tokens\":2048},"
+	  "\"stream\":true}",
 	  "{\"messages\":[{\"role\":\"user\",\"content\":\"run ls\"},"
 	  "{\"role\":\"assistant\",\"content\":\"Running.\",\"tool_calls\":["
 	  "{\"id\":\"toolu_1\",\"type\":\"function\",\"function\":{\"name\":"
@@ -142,6 +143,12 @@ static const struct {
 	  "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":"
 	  "\"a\"},{\"role\":\"system\",\"content\":\"agents\"}],"
 	  "\"max_tokens\":10}", NULL, "enable_thinking" },
+	{ XLATE_MESSAGES, "messages: thinking on a plain call is not asked "
+	  "for (DashScope refuses it without streaming)",
+	  "{\"model\":\"m\",\"max_tokens\":10,\"thinking\":{\"type\":"
+	  "\"enabled\",\"budget_tokens\":1024},\"messages\":[{\"role\":"
+	  "\"user\",\"content\":\"a\"}]}", "{\"model\":\"m\"}", NULL,
+	  "enable_thinking" },
 	{ XLATE_MESSAGES, "messages: an unknown role is refused",
 	  "{\"model\":\"m\",\"max_tokens\":10,\"messages\":[{\"role\":"
 	  "\"tool\",\"content\":\"x\"}]}", NULL, "'role'", NULL },
