@@ -196,7 +196,7 @@ sse_event(struct edge_filter *f)
 	} else if (o != NULL && json_object_is_type(o, json_type_object))
 		f->p->stream_chunk(f->st, o, &f->out);
 	else
-		log_warn("%s: an upstream event is not JSON; dropped",
+		log_debug("%s: an upstream event is not JSON; dropped",
 		    f->p->name);
 	json_object_put(o);
 	xbuf_reset(&f->data);

@@ -9,6 +9,7 @@
  */
 #include "config.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -675,6 +676,111 @@ test_errors_and_counts(void)
 	json_object_put(in);
 }
 
+/* A small deterministic generator (xorshift), state passed by the caller. */
+static uint32_t
+rnd(uint32_t *st)
+{
+	*st ^= *st << 13;
+	*st ^= *st >> 17;
+	*st ^= *st << 5;
+	return *st;
+}
+
+/* Every "data: " line of a translated stream is one JSON value. */
+static int
+data_lines_json(const char *s)
+{
+	const char	*p = s;
+
+	while ((p = strstr(p, "\ndata: ")) != NULL) {
+		const char *e = strchr(p + 7, '\n');
+		char *d = xstrndup(p + 7, e != NULL ? (size_t)(e - p - 7) :
+		    strlen(p + 7));
+		json_object *o = json_tokener_parse(d);
+		free(d);
+		if (o == NULL)
+			return 0;
+		json_object_put(o);
+		p += 7;
+	}
+	return 1;
+}
+
+/*
+ * Mutated recorded streams (bytes flipped, dropped, cut short) in random
+ * pieces, and mutated requests: no crash, and what comes out is still
+ * well-formed (a status line; each event's data one JSON value).
+ */
+static void
+test_mutations(void)
+{
+	static const enum xlate_kind kinds[] = { XLATE_MESSAGES,
+	    XLATE_RESPONSES };
+	uint32_t	 st = 0x9e3779b9u;
+	size_t		 len = strlen(stream_tool), i, n, k, bad = 0, reqs_ok = 0;
+	char		*buf, *out, err[512];
+	int		 it;
+
+	for (it = 0; it < 600; it++) {
+		enum xlate_kind kind = kinds[it % 2];
+		buf = xstrdup(stream_tool);
+		n = len;
+		for (k = rnd(&st) % 8; k > 0; k--) {
+			i = rnd(&st) % n;
+			switch (rnd(&st) % 3) {
+			case 0:
+				buf[i] = (char)(rnd(&st) % 96 + 32);
+				break;
+			case 1:
+				memmove(buf + i, buf + i + 1, n - i);
+				n--;
+				break;
+			default:
+				buf[i] = "{}[]\":,\n"[rnd(&st) % 8];
+				break;
+			}
+		}
+		if (rnd(&st) % 4 == 0)
+			buf[n = rnd(&st) % n] = '\0';
+		out = run_filter(kind, sse_head, buf, 1 + rnd(&st) % 64);
+		if (strncmp(out, "Status: 200 OK\r\n", 16) != 0 ||
+		    !data_lines_json(out))
+			bad++;
+		free(out);
+		free(buf);
+	}
+	is_int(0, (long long)bad, "600 mutated streams: well-formed output, "
+	    "no crash");
+
+	for (it = 0; it < (int)(sizeof(reqs) / sizeof(reqs[0])) * 40; it++) {
+		size_t r = (size_t)it % (sizeof(reqs) / sizeof(reqs[0]));
+		json_object *in, *o;
+		buf = xstrdup(reqs[r].in);
+		n = strlen(buf);
+		for (k = 1 + rnd(&st) % 4; k > 0; k--) {
+			i = rnd(&st) % n;
+			buf[i] = "{}[]\":,0a"[rnd(&st) % 9];
+		}
+		if ((in = json_tokener_parse(buf)) != NULL &&
+		    json_object_is_type(in, json_type_object)) {
+			err[0] = '\0';
+			o = xlate_proto(reqs[r].k)->request(in, NULL, err,
+			    sizeof(err));
+			if (o != NULL || err[0] != '\0')
+				reqs_ok++;
+			else
+				diag("no body and no reason for: %s", buf);
+			json_object_put(o);
+		} else
+			reqs_ok++;
+		json_object_put(in);
+		free(buf);
+	}
+	is_int((long long)(sizeof(reqs) / sizeof(reqs[0]) * 40),
+	    (long long)reqs_ok, "mutated requests: a chat body or a reason, "
+	    "never neither");
+}
+
 int
 main(void)
 {
@@ -685,5 +791,6 @@ main(void)
 	test_bodies();
 	test_history();
 	test_errors_and_counts();
+	test_mutations();
 	return 0;
 }
