@@ -66,6 +66,7 @@ edge_filter_new(const struct xlate_proto *p, const struct xlate_ctx *x,
 	f->x.model = xstrdup(x->model);
 	f->x.created = x->created;
 	f->x.req = json_object_get(x->req);
+	f->x.input_estimate = x->input_estimate;
 	f->down = *down;
 	return f;
 }
@@ -469,6 +470,8 @@ edge_serve(struct req *r, enum xlate_kind k)
 	x.model = model;
 	x.created = now_ms() / 1000;
 	x.req = r->json;
+	/* About four bytes a token; the upstream's count replaces it. */
+	x.input_estimate = (int64_t)(r->body_len / 4);
 	f = edge_filter_new(p, &x, &saved);
 
 	/* Inside, the relay speaks chat completions, errors included. */

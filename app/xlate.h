@@ -37,6 +37,7 @@ struct xlate_ctx {
 	const char	*model;		/* the model name the client asked for */
 	int64_t		 created;	/* epoch seconds */
 	json_object	*req;		/* the client's original request body */
+	int64_t		 input_estimate;	/* tokens, until the upstream counts */
 };
 
 /*

@@ -655,6 +655,7 @@ struct msg_stream {
 	int64_t		 in_tok;
 	int64_t		 out_tok;
 	int64_t		 cached;
+	int64_t		 estimate;	/* input tokens for message_start */
 };
 
 static void *
@@ -666,6 +667,7 @@ msg_stream_new(const struct xlate_ctx *x)
 	s->id = xstrdup(x->id);
 	s->model = xstrdup(x->model);
 	s->req = json_object_get(x->req);
+	s->estimate = x->input_estimate;
 	for (i = 0; i < MAX_TOOLS; i++)
 		s->tool_block[i] = -1;
 	return s;
@@ -718,8 +720,12 @@ msg_stream_open(void *p, struct xbuf *out)
 	json_object_object_add(m, "stop_reason", NULL);
 	json_object_object_add(m, "stop_sequence", NULL);
 	u = json_object_new_object();
-	/* Counted by the upstream at the end; message_delta carries them. */
-	json_object_object_add(u, "input_tokens", json_object_new_int(0));
+	/*
+	 * The upstream counts at the end (message_delta carries its count);
+	 * until then an estimate, so a client's context gauge is not empty.
+	 */
+	json_object_object_add(u, "input_tokens",
+	    json_object_new_int64(s->estimate));
 	json_object_object_add(u, "output_tokens", json_object_new_int(0));
 	json_object_object_add(m, "usage", u);
 	o = ev("message_start");

@@ -311,6 +311,7 @@ test_answers(void)
 	x.model = "claude-x";
 	x.created = 1700000000;
 	x.req = NULL;
+	x.input_estimate = 0;
 	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		x.id = t[i].k == XLATE_MESSAGES ? "msg_abc" : "resp_abc";
 		chat = json_tokener_parse(t[i].chat);
@@ -385,6 +386,7 @@ run_filter(enum xlate_kind k, const char *head, const char *body, size_t step)
 	x.model = "claude-x";
 	x.created = 1700000000;
 	x.req = NULL;
+	x.input_estimate = 33;
 	f = edge_filter_new(xlate_proto(k), &x, &down);
 	all = xasprintf("%s%s", head, body);
 	n = strlen(all);
@@ -421,7 +423,8 @@ test_streams(void)
 {
 	static const char want_msg[] = "["
 	    "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_abc\","
-	    "\"role\":\"assistant\",\"model\":\"claude-x\",\"content\":[]}},"
+	    "\"role\":\"assistant\",\"model\":\"claude-x\",\"content\":[],"
+	    "\"usage\":{\"input_tokens\":33,\"output_tokens\":0}}},"
 	    "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":"
 	    "{\"type\":\"text\",\"text\":\"\"}},"
 	    "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":"
