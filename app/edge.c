@@ -442,7 +442,7 @@ edge_serve(struct req *r, enum xlate_kind k)
 	unsigned char		 rnd[12];
 	char			 err[512], id[64], *hex;
 	const char		*model, *prev;
-	int			 shape = r->err_shape;
+	int			 shape = r->err_shape, random_ok;
 
 	prev = k == XLATE_RESPONSES ? xl_str(r->json,
 	    "previous_response_id") : NULL;
@@ -459,8 +459,8 @@ edge_serve(struct req *r, enum xlate_kind k)
 		    "%s", err);
 		return 0;
 	}
-	if (crypto_random(rnd, sizeof(rnd)) != 0)
-		memset(rnd, 0, sizeof(rnd));
+	if ((random_ok = crypto_random(rnd, sizeof(rnd)) == 0) == 0)
+		memset(rnd, 0, sizeof(rnd));	/* an id, but never kept */
 	hex = hex_encode(rnd, sizeof(rnd));
 	snprintf(id, sizeof(id), "%s_%s", k == XLATE_MESSAGES ? "msg" : "resp",
 	    hex);
@@ -488,8 +488,8 @@ edge_serve(struct req *r, enum xlate_kind k)
 	json_object_put(chat);
 	/* Keep the turn for previous_response_id unless told not to. */
 	store = xl_get(r->json, "store", json_type_boolean);
-	if (k == XLATE_RESPONSES && output != NULL && (store == NULL ||
-	    json_object_get_boolean(store))) {
+	if (k == XLATE_RESPONSES && output != NULL && random_ok &&
+	    (store == NULL || json_object_get_boolean(store))) {
 		json_object *turn = xrsp_turn_messages(r->json, output);
 		resphist_save(r->srv, r->client ? r->client->name : NULL, id,
 		    prev, turn);

@@ -172,7 +172,7 @@ static const char *
 user_message(json_object *msgs, json_object *content)
 {
 	json_object	*parts, *p;
-	size_t		 i, n;
+	size_t		 i, j, n;
 
 	if (json_object_is_type(content, json_type_string)) {
 		json_object_array_add(msgs, chat_msg("user",
@@ -220,9 +220,8 @@ user_message(json_object *msgs, json_object *content)
 			 * returned (Claude Code's Read of a picture) go to
 			 * the user message that follows.
 			 */
-			for (size_t j = 0; json_object_is_type(c,
-			    json_type_array) && j < json_object_array_length(c);
-			    j++) {
+			for (j = 0; json_object_is_type(c, json_type_array) &&
+			    j < json_object_array_length(c); j++) {
 				json_object *ib = json_object_array_get_idx(c, j);
 				if (xl_str(ib, "type") != NULL &&
 				    strcmp(xl_str(ib, "type"), "image") == 0 &&
