@@ -68,7 +68,8 @@ def first_event_while_streaming(gw, path, headers, body, want):
 def test(t):
     mock = Mock()
     mock.call("POST", "/_mock/reset")
-    gw = Gateway(config={"model_aliases": ALIASES})
+    gw = Gateway(config={"model_aliases": ALIASES,
+                         "sse_keepalive_seconds": 1})
     key = gw.add_key("client")
     acct = f"sk-proto-{gw.port}"
     mock.call("POST", "/_mock/apikeys", {"key": acct})
@@ -312,7 +313,7 @@ def test(t):
     # -- the first delta arrives while the upstream still streams ---------
     mock.call("POST", "/_mock/config", {"tool_args": None,
                                         "tool_args_chunk": None,
-                                        "stream_words": 40,
+                                        "stream_words": 20,
                                         "stream_chunk_delay_ms": 150})
     for path, hdrs, body, want in (
             ("/v1/messages", xkey, {"model": "claude-x", "max_tokens": 50,
@@ -325,7 +326,7 @@ def test(t):
         got, raw = first_event_while_streaming(gw, path, hdrs, body, want)
         streams = mock.call("GET", "/_mock/streams")
         t.ok(got and streams and streams[-1]["ended"] is None and
-             streams[-1]["chunks_sent"] < 40, f"{path}: first delta reached "
+             streams[-1]["chunks_sent"] < 20, f"{path}: first delta reached "
              "the client before the upstream's last chunk",
              json.dumps(streams[-1:]) + raw.decode(errors="replace")[-300:])
         # Let the upstream finish (it sees the client gone or completes).
@@ -333,6 +334,25 @@ def test(t):
         while time.time() < end and mock.call(
                 "GET", "/_mock/streams")[-1]["ended"] is None:
             time.sleep(0.2)
+    # A silent upstream: Anthropic ping events (Responses: SSE comments).
+    mock.call("POST", "/_mock/config", {"stream_words": 1,
+                                        "stream_chunk_delay_ms": 1500})
+    r = gw.req("POST", "/v1/messages", headers=xkey, timeout=60, body={
+        "model": "claude-x", "max_tokens": 9, "stream": True,
+        "messages": [{"role": "user", "content": "slow"}]})
+    ev = events(r.text)
+    names = [e for e, _ in ev]
+    t.ok("ping" in names and names[0] == "message_start" and
+         names[-1] == "message_stop" and
+         all(d == {"type": "ping"} for e, d in ev if e == "ping"),
+         "messages stream: ping events while the upstream is silent",
+         str(names))
+    r = gw.req("POST", "/v1/responses", key=key, timeout=60, body={
+        "model": MODEL, "stream": True, "input": "slow"})
+    t.ok(": ping\n\n" in r.text and
+         events(r.text)[-1][1].get("type") == "response.completed",
+         "responses stream: keep-alive comments while the upstream is "
+         "silent")
     mock.call("POST", "/_mock/config", {"stream_words": None,
                                         "stream_chunk_delay_ms": 0})
     # Last: the account stays parked after this.
