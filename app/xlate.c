@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "xlate.h"
@@ -92,6 +93,30 @@ xl_add_str(json_object *o, const char *key, const char *v)
 {
 	json_object_object_add(o, key, v != NULL ?
 	    json_object_new_string(v) : NULL);
+}
+
+int
+xl_tool_slot(json_object *tc, int *last, char *last_id, size_t idsz, int max)
+{
+	json_object	*v;
+	const char	*id = xl_str(tc, "id");
+	int64_t		 slot;
+
+	if ((v = xl_get(tc, "index", json_type_int)) != NULL)
+		slot = json_object_get_int64(v);
+	else if (*last < 0)
+		slot = 0;
+	else if (id != NULL && *id != '\0' && strcmp(id, last_id) != 0)
+		slot = (int64_t)*last + 1;
+	else
+		slot = *last;
+	if (slot < 0 || slot >= max)
+		return -1;
+	if (id != NULL && *id != '\0') {
+		*last = (int)slot;
+		snprintf(last_id, idsz, "%s", id);
+	}
+	return (int)slot;
 }
 
 const struct xlate_proto *

@@ -116,6 +116,17 @@ json_object	*xrsp_turn_messages(json_object *req, json_object *output);
 
 /* ---- helpers shared by the translators ---- */
 
+/*
+ * The slot (0..max-1) of one streamed tool-call delta: its "index" when
+ * present.  Without one (providers that send each call whole, index-less),
+ * a delta whose id differs from the last call's starts the next slot, and
+ * one without an id continues the last call.  *last and last_id (idsz
+ * bytes) are the caller's state, -1 and "" at first; updated here.
+ * Returns -1 when the slot is out of range.
+ */
+int		 xl_tool_slot(json_object *tc, int *last, char *last_id,
+		    size_t idsz, int max);
+
 /* The string member key of o, or NULL. */
 const char	*xl_str(json_object *o, const char *key);
 /* Member key of o if it has the type, else NULL. */

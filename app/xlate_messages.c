@@ -649,6 +649,8 @@ struct msg_stream {
 	int		 block;		/* its index */
 	int		 nblocks;
 	int		 tool_block[MAX_TOOLS];	/* chat tool index -> block */
+	int		 last_tool;	/* xl_tool_slot's state */
+	char		 last_id[96];
 	const char	*stop;		/* points into static strings or req */
 	const char	*seq;
 	int64_t		 in_tok;
@@ -667,6 +669,7 @@ msg_stream_new(const struct xlate_ctx *x)
 	s->model = xstrdup(x->model);
 	s->req = json_object_get(x->req);
 	s->estimate = x->input_estimate;
+	s->last_tool = -1;
 	for (i = 0; i < MAX_TOOLS; i++)
 		s->tool_block[i] = -1;
 	return s;
@@ -777,14 +780,13 @@ delta(struct xbuf *out, int index, const char *dtype, const char *key,
 static void
 stream_tool(struct msg_stream *s, json_object *tc, struct xbuf *out)
 {
-	json_object	*v, *f = xl_get(tc, "function", json_type_object), *cb;
-	int64_t		 idx = 0;
+	json_object	*f = xl_get(tc, "function", json_type_object), *cb;
+	int		 idx;
 	const char	*args;
 	char		 id[96];
 
-	if ((v = xl_get(tc, "index", json_type_int)) != NULL)
-		idx = json_object_get_int64(v);
-	if (idx < 0 || idx >= MAX_TOOLS)
+	if ((idx = xl_tool_slot(tc, &s->last_tool, s->last_id,
+	    sizeof(s->last_id), MAX_TOOLS)) < 0)
 		return;
 	if (s->tool_block[idx] < 0) {
 		if (xl_str(tc, "id") != NULL)

@@ -692,6 +692,8 @@ struct rsp_stream {
 	struct xbuf	 rtext;
 	struct rsp_tool	 tools[MAX_TOOLS];
 	int		 ntools;	/* highest tool index + 1 */
+	int		 last_tool;	/* xl_tool_slot's state */
+	char		 last_id[192];
 	const char	*finish;
 	struct usage	 u;
 	json_object	*items[MAX_TOOLS + 2];	/* done items by output index */
@@ -709,6 +711,7 @@ rsp_stream_new(const struct xlate_ctx *x)
 	s->created = x->created;
 	s->msg_index = -1;
 	s->rs_index = -1;
+	s->last_tool = -1;
 	for (i = 0; i < MAX_TOOLS; i++)
 		s->tools[i].out_index = -1;
 	return s;
@@ -965,14 +968,13 @@ stream_reasoning(struct rsp_stream *s, const char *t, struct xbuf *out)
 static void
 stream_tool(struct rsp_stream *s, json_object *tc, struct xbuf *out)
 {
-	json_object	*v, *f = xl_get(tc, "function", json_type_object), *o;
+	json_object	*f = xl_get(tc, "function", json_type_object), *o;
 	struct rsp_tool	*t;
-	int64_t		 idx = 0;
+	int		 idx;
 	const char	*args;
 
-	if ((v = xl_get(tc, "index", json_type_int)) != NULL)
-		idx = json_object_get_int64(v);
-	if (idx < 0 || idx >= MAX_TOOLS)
+	if ((idx = xl_tool_slot(tc, &s->last_tool, s->last_id,
+	    sizeof(s->last_id), MAX_TOOLS)) < 0)
 		return;
 	t = &s->tools[idx];
 	if (t->done)

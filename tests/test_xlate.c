@@ -519,6 +519,42 @@ test_streams(void)
 		free(out);
 	}
 
+	/* Index-less providers: each call whole in one chunk, two calls. */
+	{
+		static const char noindex[] =
+		    CHUNK("{\"tool_calls\":[{\"id\":\"a1\",\"type\":"
+			"\"function\",\"function\":{\"name\":\"f\","
+			"\"arguments\":\"{\\\"n\\\":1}\"}}]}", "null")
+		    CHUNK("{\"tool_calls\":[{\"id\":\"b2\",\"type\":"
+			"\"function\",\"function\":{\"name\":\"g\","
+			"\"arguments\":\"{\\\"n\\\":\"}}]}", "null")
+		    CHUNK("{\"tool_calls\":[{\"function\":{\"arguments\":"
+			"\"2}\"}}]}", "\"tool_calls\"")
+		    "data: [DONE]\n\n";
+
+		out = run_filter(XLATE_MESSAGES, sse_head, noindex, 9);
+		ev = events_of(out);
+		json_matches("[{\"type\":\"message_start\"},"
+		    "{\"index\":0,\"content_block\":{\"id\":\"a1\",\"name\":"
+		    "\"f\"}},{\"index\":0,\"delta\":{\"partial_json\":"
+		    "\"{\\\"n\\\":1}\"}},{\"type\":\"content_block_stop\"},"
+		    "{\"index\":1,\"content_block\":{\"id\":\"b2\",\"name\":"
+		    "\"g\"}},{\"index\":1,\"delta\":{\"partial_json\":"
+		    "\"{\\\"n\\\":\"}},{\"index\":1,\"delta\":{\"partial_json\":"
+		    "\"2}\"}},{\"type\":\"content_block_stop\"},"
+		    "{\"type\":\"message_delta\"},{\"type\":\"message_stop\"}]",
+		    ev, "messages stream: index-less calls told apart by id");
+		json_object_put(ev);
+		free(out);
+		out = run_filter(XLATE_RESPONSES, sse_head, noindex, 9);
+		ok(strstr(out, "\"call_id\":\"a1\",\"name\":\"f\","
+		    "\"arguments\":\"{\\\"n\\\":1}\"") != NULL &&
+		    strstr(out, "\"call_id\":\"b2\",\"name\":\"g\","
+		    "\"arguments\":\"{\\\"n\\\":2}\"") != NULL,
+		    "responses stream: index-less calls told apart by id");
+		free(out);
+	}
+
 	/* An upstream that stops without [DONE] still closes the stream. */
 	out = run_filter(XLATE_MESSAGES, sse_head,
 	    CHUNK("{\"content\":\"cut\"}", "null"), 5);
