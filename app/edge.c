@@ -53,6 +53,7 @@ struct edge_filter {
 	struct xbuf		 out;		/* translated, not yet written */
 	int			 gone;		/* down failed */
 	json_object		*output;	/* a success's "output", if any */
+	int			*status_out;	/* the request log's status */
 };
 
 struct edge_filter *
@@ -105,6 +106,8 @@ write_head(struct edge_filter *f, int status, const char *ctype,
 
 	snprintf(line, sizeof(line), "Status: %d %s\r\nContent-Type: %s\r\n",
 	    status, resp_status_text(status), ctype);
+	if (f->status_out != NULL)
+		*f->status_out = status;
 	xbuf_puts(&h, line);
 	if (f->fwd.len > 0)
 		xbuf_add(&h, f->fwd.p, f->fwd.len);
@@ -473,6 +476,7 @@ edge_serve(struct req *r, enum xlate_kind k)
 	/* About four bytes a token; the upstream's count replaces it. */
 	x.input_estimate = (int64_t)(r->body_len / 4);
 	f = edge_filter_new(p, &x, &saved);
+	f->status_out = &r->status;
 
 	/* Inside, the relay speaks chat completions, errors included. */
 	r->json = chat;
