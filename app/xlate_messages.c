@@ -229,7 +229,31 @@ user_message(json_object *msgs, json_object *content)
 					json_object_array_add(parts, p);
 			}
 		}
-		/* document, search_result, thinking: not for a chat upstream. */
+		else if (strcmp(ty, "document") == 0) {
+			/* Plain-text documents become text; PDFs cannot. */
+			json_object *src = xl_get(blk, "source",
+			    json_type_object), *c = NULL;
+			char *text = NULL;
+			const char *st = xl_str(src, "type");
+			if (st != NULL && strcmp(st, "text") == 0 &&
+			    xl_str(src, "data") != NULL)
+				text = xstrdup(xl_str(src, "data"));
+			else if (st != NULL && strcmp(st, "content") == 0 &&
+			    json_object_object_get_ex(src, "content", &c))
+				text = blocks_text(c);
+			if (text == NULL) {
+				json_object_put(parts);
+				return "only text documents (source type text or "
+				    "content) can be sent to this model; send "
+				    "a PDF's text instead.";
+			}
+			p = json_object_new_object();
+			xl_add_str(p, "type", "text");
+			xl_add_str(p, "text", text);
+			free(text);
+			json_object_array_add(parts, p);
+		}
+		/* search_result, thinking, redacted_thinking: not for chat. */
 	}
 	if (json_object_array_length(parts) > 0)
 		json_object_array_add(msgs, chat_msg("user",

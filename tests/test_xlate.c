@@ -150,6 +150,18 @@ static const struct {
 	  "\"enabled\",\"budget_tokens\":1024},\"messages\":[{\"role\":"
 	  "\"user\",\"content\":\"a\"}]}", "{\"model\":\"m\"}", NULL,
 	  "enable_thinking" },
+	{ XLATE_MESSAGES, "messages: a text document is text",
+	  "{\"model\":\"m\",\"max_tokens\":10,\"messages\":[{\"role\":"
+	  "\"user\",\"content\":[{\"type\":\"document\",\"source\":{"
+	  "\"type\":\"text\",\"media_type\":\"text/plain\",\"data\":"
+	  "\"notes\"}},{\"type\":\"text\",\"text\":\"sum up\"}]}]}",
+	  "{\"messages\":[{\"role\":\"user\",\"content\":"
+	  "\"notes\\nsum up\"}]}", NULL, NULL },
+	{ XLATE_MESSAGES, "messages: a PDF document is refused, says what to do",
+	  "{\"model\":\"m\",\"max_tokens\":10,\"messages\":[{\"role\":"
+	  "\"user\",\"content\":[{\"type\":\"document\",\"source\":{"
+	  "\"type\":\"base64\",\"media_type\":\"application/pdf\","
+	  "\"data\":\"JVBE\"}}]}]}", NULL, "PDF's text", NULL },
 	{ XLATE_MESSAGES, "messages: an unknown role is refused",
 	  "{\"model\":\"m\",\"max_tokens\":10,\"messages\":[{\"role\":"
 	  "\"tool\",\"content\":\"x\"}]}", NULL, "'role'", NULL },
