@@ -230,7 +230,7 @@ user_message(json_object *msgs, json_object *content)
 			}
 		}
 		else if (strcmp(ty, "document") == 0) {
-			/* Plain-text documents become text; PDFs cannot. */
+			/* Plain-text documents become text. */
 			json_object *src = xl_get(blk, "source",
 			    json_type_object), *c = NULL;
 			char *text = NULL;
@@ -241,12 +241,16 @@ user_message(json_object *msgs, json_object *content)
 			else if (st != NULL && strcmp(st, "content") == 0 &&
 			    json_object_object_get_ex(src, "content", &c))
 				text = blocks_text(c);
-			if (text == NULL) {
-				json_object_put(parts);
-				return "only text documents (source type text or "
-				    "content) can be sent to this model; send "
-				    "a PDF's text instead.";
-			}
+			/*
+			 * A PDF (or a file id) the upstream cannot take: a
+			 * note in its place, so the model knows and an agent's
+			 * conversation, which keeps the block, goes on.
+			 */
+			if (text == NULL)
+				text = xasprintf("[document omitted: %s cannot "
+				    "be read by this model; ask for its text]",
+				    xl_str(src, "media_type") != NULL ?
+				    xl_str(src, "media_type") : "this kind");
 			p = json_object_new_object();
 			xl_add_str(p, "type", "text");
 			xl_add_str(p, "text", text);

@@ -157,11 +157,13 @@ static const struct {
 	  "\"notes\"}},{\"type\":\"text\",\"text\":\"sum up\"}]}]}",
 	  "{\"messages\":[{\"role\":\"user\",\"content\":"
 	  "\"notes\\nsum up\"}]}", NULL, NULL },
-	{ XLATE_MESSAGES, "messages: a PDF document is refused, says what to do",
+	{ XLATE_MESSAGES, "messages: a PDF document becomes a note saying so",
 	  "{\"model\":\"m\",\"max_tokens\":10,\"messages\":[{\"role\":"
 	  "\"user\",\"content\":[{\"type\":\"document\",\"source\":{"
 	  "\"type\":\"base64\",\"media_type\":\"application/pdf\","
-	  "\"data\":\"JVBE\"}}]}]}", NULL, "PDF's text", NULL },
+	  "\"data\":\"JVBE\"}}]}]}", "{\"messages\":[{\"role\":\"user\","
+	  "\"content\":\"[document omitted: application/pdf cannot be read by "
+	  "this model; ask for its text]\"}]}", NULL, NULL },
 	{ XLATE_MESSAGES, "messages: an unknown role is refused",
 	  "{\"model\":\"m\",\"max_tokens\":10,\"messages\":[{\"role\":"
 	  "\"tool\",\"content\":\"x\"}]}", NULL, "'role'", NULL },
