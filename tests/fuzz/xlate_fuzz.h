@@ -19,6 +19,7 @@
 #include <json-c/json.h>
 
 #include "edge.h"
+#include "log.h"
 #include "req.h"
 #include "xlate.h"
 
@@ -52,6 +53,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t				 i, step, n;
 	int				 status;
 
+	static int	 quiet;
+
+	if (!quiet)
+		quiet = log_open("error", "/dev/null") == 0;
 	if (size < 2)
 		return 0;
 	n = size - 2;

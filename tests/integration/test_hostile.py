@@ -9,6 +9,7 @@ for at most a day, and never relays a non-error status as an error.
 """
 import json
 import os
+import re
 import time
 
 from qrtest import Gateway, Mock, is_openai_error, main_guard
@@ -86,6 +87,26 @@ def test(t):
          "only believable usage is counted (-2^63, 1e308, 2^60, \"12\", "
          "null, true count as 0)")
     t.ok("unbelievable usage" in gw.logs(), "and the upstream is logged")
+    # the same through the edge translators, streamed and not
+    mock.call("POST", "/_mock/config", {"usage_override": {
+        "prompt_tokens": 9223372036854775807, "completion_tokens": 12,
+        "prompt_tokens_details": {"cached_tokens": -9223372036854775807}}})
+    edge = [gw.req("POST", "/v1/responses", key=key, body={
+                "model": "coder-model", "input": "hi", "stream": st})
+            for st in (False, True)]
+    edge += [gw.req("POST", "/v1/messages", key=key, body={
+                "model": "coder-model", "max_tokens": 50, "stream": st,
+                "messages": [{"role": "user", "content": "hi"}]})
+             for st in (False, True)]
+    nums = [int(x) for r in edge for x in re.findall(
+        r'"(?:input|output|total|cache_read_input)_tokens": ?(-?[0-9]+)',
+        r.text)]
+    t.ok([r.status for r in edge] == [200] * 4 and nums and
+         all(0 <= x < 2 ** 53 for x in nums),
+         "Responses and Messages never show a token count below 0 or "
+         "past 2^53 (an int64 sum overflowed here)",
+         ([r.status for r in edge], nums))
+    mock.call("POST", "/_mock/config", {"usage_override": None})
 
     # --- a 200 that is not what the protocol promises ---
     for body, what in (("<html><body>Welcome to the captive portal</body>"
