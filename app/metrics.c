@@ -81,16 +81,18 @@ add_fn(int64_t *f, size_t nf, void *arg)
 	return 0;
 }
 
+#define BATCH_MAX	8
+
 struct batch {
-	struct stats_op	ops[8];
+	struct stats_op	ops[BATCH_MAX];
 	size_t		n;
-	char		keys[8][MKEY_MAX];
+	char		keys[BATCH_MAX][MKEY_MAX];
 };
 
 static void
 batch_add(struct batch *b, size_t klen, size_t nf, int64_t *delta)
 {
-	if (klen == 0 || b->n >= 8)
+	if (klen == 0 || b->n >= BATCH_MAX)
 		return;
 	b->ops[b->n].key = b->keys[b->n];
 	b->ops[b->n].klen = klen;
@@ -106,7 +108,7 @@ metrics_request_done(const struct req *r)
 	struct batch	 b;
 	char		 code[8];
 	int64_t		 one = 1, one_k = 1, tok[2], up[UP_FIELDS], rot[ROT__MAX];
-	int64_t		 targ[2];
+	int64_t		 targ[2], touch;
 	size_t		 i;
 	int		 any;
 
@@ -139,8 +141,15 @@ metrics_request_done(const struct req *r)
 		any |= (rot[i] = r->out.rotations[i]) != 0;
 	if (any)
 		batch_add(&b, mkey(b.keys[b.n], "Mr", NULL, NULL), ROT__MAX, rot);
-	if (b.n < 8 && limits_tokens_op(r, &b.ops[b.n], b.keys[b.n], targ) == 0)
+	if (b.n < BATCH_MAX && limits_tokens_op(r, &b.ops[b.n], b.keys[b.n],
+	    targ) == 0)
 		b.n++;
+	/* The key's own use counter (keys list): in this transaction too. */
+	if (r->client != NULL && b.n < BATCH_MAX) {
+		store_key_touch_op(r->client->hash, now_ms(), &b.ops[b.n],
+		    (unsigned char *)b.keys[b.n], &touch);
+		b.n++;
+	}
 	if ((i = (size_t)-store_stats_apply(r->srv->st, b.ops, b.n)) != 0)
 		log_debug("metrics not recorded: %s",
 		    store_strerror(-(int)i));

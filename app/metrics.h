@@ -24,8 +24,9 @@ enum metric_refresh {
 
 /*
  * Count a finished request: route and status, key, tokens, upstream
- * latency, rotations, and the tokens of the key's tpm window, all in ONE
- * stats write transaction.  Called once per request after the handler.
+ * latency, rotations, the tokens of the key's tpm window and the key's
+ * use counter (keys list), all in ONE stats write transaction.  Called
+ * once per request after the handler.
  */
 void	metrics_request_done(const struct req *);
 

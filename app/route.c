@@ -242,7 +242,7 @@ authenticate(struct req *r, enum auth_level need)
 	}
 	r->client = k;
 	r->admin = k->admin;
-	store_key_touch(r->srv->st, h, now_ms());
+	/* Its use is counted after the request, in the metrics' batch. */
 	if (limits_admit(r) != 0)
 		return -1;
 	if (need == AUTH_ADMIN && !k->admin) {

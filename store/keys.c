@@ -272,3 +272,27 @@ store_key_touch(struct store *st, const unsigned char hash[STORE_HASH_LEN],
 	counters_put(&t, sk, sizeof(sk), f, 2);
 	return txn_commit(&t);
 }
+
+static int
+touch_fn(int64_t *f, size_t nf, void *arg)
+{
+	(void)nf;
+	f[0]++;
+	f[1] = *(int64_t *)arg;
+	return 0;
+}
+
+void
+store_key_touch_op(const unsigned char hash[STORE_HASH_LEN], int64_t now,
+    struct stats_op *op, unsigned char *key, int64_t *arg)
+{
+	key[0] = 'k';
+	memcpy(key + 1, hash, STORE_HASH_LEN);
+	*arg = now;
+	memset(op, 0, sizeof(*op));
+	op->key = key;
+	op->klen = 1 + STORE_HASH_LEN;
+	op->nf = 2;
+	op->fn = touch_fn;
+	op->arg = arg;
+}

@@ -95,6 +95,14 @@ int	store_key_revoke(struct store *, const char *name);
 int	store_key_touch(struct store *, const unsigned char hash[STORE_HASH_LEN],
 	    int64_t now);
 void	client_key_free(struct client_key *);
+struct stats_op;
+/*
+ * The same count as a stats op, for a caller's batch (store_stats_apply):
+ * key must hold STORE_HASH_LEN + 1 bytes and arg 1 int64_t, both living
+ * as long as op.
+ */
+void	store_key_touch_op(const unsigned char hash[STORE_HASH_LEN],
+	    int64_t now, struct stats_op *op, unsigned char *key, int64_t *arg);
 void	client_key_list_free(struct client_key **, size_t);
 
 
