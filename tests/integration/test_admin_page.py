@@ -115,7 +115,8 @@ def test(t):
             print(line, flush=True)
     t.ok(rc == 0 and seen >= 20, f"the browser run finished ({seen} checks)",
          (out[-1500:] + "\n" + err[-1500:]))
-    for name in ("admin-desktop.png", "admin-phone.png"):
+    for name in ("admin-overview.png", "admin-desktop.png",
+                 "admin-phone.png"):
         path = os.path.join(SHOTS, name)
         t.ok(os.path.exists(path) and os.path.getsize(path) > 5000,
              f"screenshot kept: {path}")

@@ -102,6 +102,8 @@ try {
     before, { timeout: 15000 });
   const qwenRow = await page.$("#accounts-table tbody tr:has-text('qwen-oauth')");
   ok(qwenRow !== null, "the new Qwen account is listed");
+  await page.screenshot({ path: SHOT_DIR + "/admin-overview.png" });
+  console.log("# screenshot: " + SHOT_DIR + "/admin-overview.png");
 
   // Create a key: shown once, with a copy button; then revoke it.
   await page.fill("#key-name", "browser");
