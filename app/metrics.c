@@ -110,7 +110,7 @@ metrics_request_done(const struct req *r)
 	int64_t		 one = 1, one_k = 1, tok[2], up[UP_FIELDS], rot[ROT__MAX];
 	int64_t		 targ[2], touch;
 	size_t		 i;
-	int		 any;
+	int		 any, rc;
 
 	if (r->srv->st == NULL)
 		return;
@@ -150,9 +150,8 @@ metrics_request_done(const struct req *r)
 		    (unsigned char *)b.keys[b.n], &touch);
 		b.n++;
 	}
-	if ((i = (size_t)-store_stats_apply(r->srv->st, b.ops, b.n)) != 0)
-		log_debug("metrics not recorded: %s",
-		    store_strerror(-(int)i));
+	if ((rc = store_stats_apply(r->srv->st, b.ops, b.n)) != 0)
+		log_debug("metrics not recorded: %s", store_strerror(rc));
 }
 
 void
