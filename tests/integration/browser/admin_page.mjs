@@ -141,6 +141,23 @@ try {
   ok(acc.json && acc.json.status === "disabled",
      "disabling an account from the page", JSON.stringify(acc.json));
 
+  // An API-key account from the page, then removed from it.
+  await page.selectOption("#ak-provider", "openai-compatible");
+  await page.fill("#ak-label", "added-in-page");
+  await page.fill("#ak-key", "sk-added-in-page-0123456789");
+  await page.fill("#ak-base", MOCK + "/v1");
+  await page.fill("#ak-models", "coder-model");
+  await page.click("#apikey-form button[type=submit]");
+  const added = "#accounts-table tbody tr:has-text('added-in-page')";
+  await page.waitForSelector(added, { timeout: 15000 });
+  ok(await page.inputValue("#ak-key") === "",
+     "an API-key account is added; the key field is cleared");
+  const rm = added + " button.danger";
+  await page.click(rm);
+  await page.click(rm);
+  await page.waitForSelector(added, { state: "detached", timeout: 15000 });
+  ok(true, "removing an account from the page");
+
   // A phone: readable without sideways scrolling.
   await page.setViewportSize({ width: 390, height: 844 });
   await page.waitForTimeout(300);
