@@ -12,6 +12,7 @@
 
 #include <json-c/json.h>
 
+#include "accounts.h"
 #include "crypto.h"
 #include "keys.h"
 #include "store.h"
@@ -114,15 +115,8 @@ keys_list_json(struct store *st, json_object **out)
 int
 keys_model_name_ok(const char *s, size_t n)
 {
-	size_t	i;
-
-	if (n == 0 || n > KEYS_MODEL_MAX)
-		return 0;
-	for (i = 0; i < n; i++)
-		if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f ||
-		    s[i] == ',')
-			return 0;
-	return 1;
+	/* The pool's one rule for model ids, less the list separator. */
+	return model_id_valid(s, n) && memchr(s, ',', n) == NULL;
 }
 
 void
@@ -151,8 +145,8 @@ keys_models_parse(const char *csv, char ***out, const char **why)
 		e = strchr(p, ',');
 		len = e != NULL ? (size_t)(e - p) : strlen(p);
 		if (!keys_model_name_ok(p, len)) {
-			*why = "each model is 1 to 128 printable characters, "
-			    "no spaces, separated by commas";
+			*why = "each model is 1 to 200 bytes with no control "
+			    "byte, separated by commas";
 			goto fail;
 		}
 		if (n == KEYS_MODELS_MAX) {

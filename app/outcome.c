@@ -16,17 +16,21 @@ static const struct {
 } classes[] = {
 	{ "rate_limit", ROT_RATE_LIMIT },
 	{ "quota", ROT_QUOTA },
+	{ "billing", ROT_BILLING },
 	{ "auth", ROT_AUTH },
 	{ "upstream", ROT_UPSTREAM },
 	{ "timeout", ROT_TIMEOUT },
+	{ "refresh", ROT_REFRESH },
 };
 
 static const char *const reason_names[ROT__MAX] = {
 	[ROT_RATE_LIMIT] = "rate_limit",
 	[ROT_QUOTA] = "quota",
 	[ROT_AUTH] = "auth",
+	[ROT_BILLING] = "billing",
 	[ROT_UPSTREAM] = "upstream_error",
 	[ROT_TIMEOUT] = "timeout",
+	[ROT_REFRESH] = "refresh_failed",
 };
 
 const char *

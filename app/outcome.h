@@ -18,8 +18,10 @@ enum rotation_reason {
 	ROT_RATE_LIMIT,
 	ROT_QUOTA,
 	ROT_AUTH,
+	ROT_BILLING,		/* the provider wants payment */
 	ROT_UPSTREAM,		/* 5xx or unreachable */
 	ROT_TIMEOUT,
+	ROT_REFRESH,		/* its token could not be refreshed */
 	ROT__MAX
 };
 
@@ -43,8 +45,9 @@ void	outcome_model(struct req *, const char *model);
 void	outcome_attempt(struct req *, const struct account *a, long status,
 	    int64_t ms);
 /*
- * How the last attempt ended, as the relay's error class ("rate_limit",
- * "quota", "auth", "upstream", "timeout", "client", ...; NULL = success).
+ * How the last attempt ended, as the relay's error class
+ * (relay_class_name: "rate_limit", "quota", "billing", "auth", "upstream",
+ * "timeout", "refresh", "client", ...; NULL = success).
  */
 void	outcome_class(struct req *, const char *error_class);
 /* The relay moves on from the last attempt's account (counted by reason). */

@@ -36,7 +36,10 @@ enum route_id {
 };
 
 struct route {
-	const char	*pattern;	/* "*" stands for one {id} segment */
+	const char	*pattern;	/* "*" stands for one {id} segment of
+					   A-Za-z0-9._-; a final "**" for the
+					   rest of the path, '/' included,
+					   percent-decoded (opaque ids) */
 	unsigned int	 methods;	/* enum http_method bits */
 	enum auth_level	 auth;
 	int		 json_body;	/* parse the body as a JSON object */
@@ -50,6 +53,15 @@ struct route {
  */
 const char *route_path(const char *request_uri, const char *script_name,
 	    const char *path_info, char *buf, size_t bufsz);
+
+/*
+ * Does path match pattern (see struct route)?  Returns 1 with the {id}
+ * in param (psz bytes, NUL-terminated) when the pattern has one, else 0.
+ * "**": %XX decoded; a malformed escape, a control byte (decoded ones
+ * too) or an id over psz - 1 bytes is no match.
+ */
+int	route_match(const char *pattern, const char *path, char *param,
+	    size_t psz);
 
 /*
  * The route's pattern for logs and metric labels, "{id}" for the id

@@ -108,8 +108,8 @@ create(struct req *r)
 		    "1 to 100000000 (or absent: no limit of the key's own).");
 	if (get_models(o, &lim.models) < 0)
 		return bad(r, "\"models\" must be an array of 1 to 64 "
-		    "model names (printable, no spaces or commas), or null "
-		    "for every model.");
+		    "model names (1 to 200 bytes, no control byte or comma), "
+		    "or null for every model.");
 	rc = keys_create(r->srv->st, name, admin, &lim, &key);
 	keys_models_free(lim.models);
 	if (rc == -EEXIST) {

@@ -183,7 +183,7 @@ def test(t):
     ids = [m["id"] for m in (r.json() or {}).get("data", [])]
     t.ok(MODEL in ids and OTHER in ids, "other keys see every model", ids)
     for bad in (["--rpm", "0"], ["--tpm", "x"], ["--models", "a,,b"],
-                ["--models", "a b"]):
+                ["--models", "a\tb"]):
         r = gw.cli("keys", "add", "bad", *bad)
         t.ok(r.returncode == 2 and "qwenrelay:" in r.stderr,
              f"keys add {' '.join(bad)}: refused with a reason", r.stderr)
