@@ -235,7 +235,7 @@ int	store_login_update(struct store *, const char *id,
 int	store_login_purge(struct store *, int64_t now);
 
 /*
- * Counter records in the stats env, for app/metrics.c and app/limits.c.
+ * Counter records in the stats env, for app/metrics.c and app/key_limits.c.
  * A record is up to STORE_STATS_FIELDS int64 fields under a binary key
  * (at most 200 bytes).  store_stats_apply runs every op in ONE write
  * transaction (the stats env's single writer lock is taken once per
@@ -261,5 +261,18 @@ int	store_stats_apply(struct store *, const struct stats_op *, size_t n);
 int	store_stats_scan(struct store *, const void *prefix, size_t plen,
 	    int (*fn)(const void *key, size_t klen, const int64_t *f, void *arg),
 	    void *arg);
+
+/*
+ * Stored Responses API turns (previous_response_id), in their own env
+ * (state_dir/responses, no fsync: a cache).  text is app/'s record.
+ * put: 0 or a negative errno (-ENOSPC when the map is full).  get: 0 with a
+ * new string in *text, -ENOENT when absent or expired at now (ms).  purge:
+ * drops what expired at now; returns how many, or a negative errno.
+ */
+int	store_response_put(struct store *, const char *id, const char *text,
+	    int64_t expires_ms);
+int	store_response_get(struct store *, const char *id, int64_t now,
+	    char **text);
+int	store_response_purge(struct store *, int64_t now);
 
 #endif
