@@ -100,7 +100,7 @@ def test(t):
     try:
         p = subprocess.run(["node", os.path.join(CACHE, "admin_page.mjs")],
                            env=env, capture_output=True, text=True,
-                           timeout=300)
+                           timeout=420)
         out, err, rc = p.stdout, p.stderr, p.returncode
     except subprocess.TimeoutExpired as e:
         out, err, rc = (e.stdout or b"").decode() if isinstance(

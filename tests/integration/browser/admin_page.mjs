@@ -61,7 +61,7 @@ try {
   // Sign in with the admin key.
   await page.fill("#login-key", ADMIN_KEY);
   await page.click("#login-form button[type=submit]");
-  await page.waitForSelector("#app:not([hidden])", { timeout: 15000 });
+  await page.waitForSelector("#app:not([hidden])", { timeout: 30000 });
   ok(true, "signed in with the admin key");
   const stored = await page.evaluate(() =>
     sessionStorage.getItem("qwenrelay.admin_key"));
@@ -69,9 +69,9 @@ try {
   ok(await page.evaluate(() => localStorage.length === 0 &&
      document.cookie === ""), "nothing in localStorage or cookies");
   await page.reload({ waitUntil: "load" });
-  await page.waitForSelector("#app:not([hidden])", { timeout: 15000 });
+  await page.waitForSelector("#app:not([hidden])", { timeout: 30000 });
   ok(true, "a reload keeps the session (entered once)");
-  await page.waitForSelector("#accounts-table tbody tr", { timeout: 15000 });
+  await page.waitForSelector("#accounts-table tbody tr", { timeout: 30000 });
   const before = await page.$$eval("#accounts-table tbody tr", (r) => r.length);
   ok(before >= 2, "the accounts are listed", before);
   const cells = await page.textContent("#accounts-table");
@@ -83,7 +83,7 @@ try {
   await page.click("#device-start");
   await page.waitForFunction(() =>
     document.getElementById("device-code").textContent.length > 0,
-    null, { timeout: 20000 });
+    null, { timeout: 30000 });
   const code = (await page.textContent("#device-code")).trim();
   const href = await page.getAttribute("#device-link", "href");
   ok(/^[A-Z0-9]{4}-?[A-Z0-9]{4}$/.test(code) || code.length >= 6,
@@ -95,11 +95,11 @@ try {
   ok(ap.status === 200, "approved at the mock");
   await page.waitForFunction(() =>
     /Success/.test(document.getElementById("device-status").textContent),
-    null, { timeout: 45000 });
+    null, { timeout: 60000 });
   ok(true, "the page reports success");
   await page.waitForFunction((b) =>
     document.querySelectorAll("#accounts-table tbody tr").length > b,
-    before, { timeout: 15000 });
+    before, { timeout: 30000 });
   const qwenRow = await page.$("#accounts-table tbody tr:has-text('qwen-oauth')");
   ok(qwenRow !== null, "the new Qwen account is listed");
   await page.screenshot({ path: SHOT_DIR + "/admin-overview.png" });
@@ -109,15 +109,15 @@ try {
   await page.fill("#key-name", "browser");
   await page.fill("#key-rpm", "30");
   await page.click("#key-form button[type=submit]");
-  await page.waitForSelector("#newkey:not([hidden])", { timeout: 15000 });
+  await page.waitForSelector("#newkey:not([hidden])", { timeout: 30000 });
   const newkey = await page.inputValue("#newkey-value");
   ok(/^qr-[A-Za-z0-9_-]{43}$/.test(newkey), "the new key is shown once");
   await page.click("#newkey-copy");
-  await page.waitForSelector("#newkey-copied:not([hidden])", { timeout: 5000 });
+  await page.waitForSelector("#newkey-copied:not([hidden])", { timeout: 15000 });
   ok(true, "the copy button copies");
   ok((await api("GET", "/v1/models", newkey)).status === 200,
      "the new key works");
-  await page.waitForSelector("tr[data-key-name=browser]", { timeout: 15000 });
+  await page.waitForSelector("tr[data-key-name=browser]", { timeout: 30000 });
   ok(/30 req\/min/.test(await page.textContent("tr[data-key-name=browser]")),
      "the key's limit is listed");
   await page.screenshot({ path: SHOT_DIR + "/admin-desktop.png",
@@ -127,7 +127,7 @@ try {
   await page.click(rv);
   await page.click(rv);
   await page.waitForSelector("tr[data-key-name=browser]",
-    { state: "detached", timeout: 15000 });
+    { state: "detached", timeout: 30000 });
   ok(true, "revoked: the key leaves the list");
   ok((await api("GET", "/v1/models", newkey)).status === 401,
      "a revoked key is refused");
@@ -136,7 +136,7 @@ try {
   const id = await qwenRow.getAttribute("data-account-id");
   await page.click(`tr[data-account-id="${id}"] button[data-action=disable]`);
   await page.waitForSelector(`tr[data-account-id="${id}"][data-status=disabled]`,
-    { timeout: 15000 });
+    { timeout: 30000 });
   const acc = await api("GET", "/admin/api/accounts/" + id, ADMIN_KEY);
   ok(acc.json && acc.json.status === "disabled",
      "disabling an account from the page", JSON.stringify(acc.json));
@@ -149,13 +149,13 @@ try {
   await page.fill("#ak-models", "coder-model");
   await page.click("#apikey-form button[type=submit]");
   const added = "#accounts-table tbody tr:has-text('added-in-page')";
-  await page.waitForSelector(added, { timeout: 15000 });
+  await page.waitForSelector(added, { timeout: 30000 });
   ok(await page.inputValue("#ak-key") === "",
      "an API-key account is added; the key field is cleared");
   const rm = added + " button.danger";
   await page.click(rm);
   await page.click(rm);
-  await page.waitForSelector(added, { state: "detached", timeout: 15000 });
+  await page.waitForSelector(added, { state: "detached", timeout: 30000 });
   ok(true, "removing an account from the page");
 
   // A phone: readable without sideways scrolling.
