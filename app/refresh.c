@@ -30,6 +30,7 @@
 #include "accounts.h"
 #include "cfg.h"
 #include "log.h"
+#include "metrics.h"
 #include "oauth.h"
 #include "provider.h"
 #include "refresh.h"
@@ -418,6 +419,7 @@ do_refresh(struct server *srv, struct lease_arg *la, char **access,
 		log_info("refresh %s: ok in %lldms (%lld call%s), expires in "
 		    "%llds", id, (long long)(mono_ms() - t0), i + 1,
 		    i == 0 ? "" : "s", t.expires_in);
+		metrics_refresh(srv->st, METRIC_REFRESH_OK);
 		*access = xstrdup(t.access_token);
 		oauth_tokens_free(&t);
 		return 0;
@@ -431,10 +433,12 @@ do_refresh(struct server *srv, struct lease_arg *la, char **access,
 		if (release(srv, la, reason, NULL, 0, 0))
 			return 1;
 		log_warn("refresh %s: needs a new login: %s", id, reason);
+		metrics_refresh(srv->st, METRIC_REFRESH_REJECTED);
 		snprintf(err, errlen, "account %s needs a new login: %s",
 		    id, reason);
 		return -EKEYREJECTED;
 	}
+	metrics_refresh(srv->st, METRIC_REFRESH_FAILED);
 	now = now_ms();
 	if (!la->force && !la->blocking && la->snap.expires_at > now) {
 		/* The token still works: use it, try again later. */
