@@ -59,7 +59,7 @@ setup(void)
 	}
 	srv.cfg = &cfg;
 	crypto_sha256("qr-fuzz", 7, h);
-	store_key_add(srv.st, h, "fuzz", 0, 1);
+	store_key_add(srv.st, h, "fuzz", 0, NULL, 1);
 	return 0;
 }
 
