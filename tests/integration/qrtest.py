@@ -136,7 +136,7 @@ class Gateway:
     """A qwenrelay behind a real lighttpd, state in a fresh temp dir."""
 
     def __init__(self, config=None, workers=2, prefix="/", serve=False,
-                 env=None, state_dir=None):
+                 env=None, state_dir=None, fix_root="enable"):
         self.dir = tempfile.mkdtemp(prefix="qrit.")
         _cleanups.append(lambda: shutil.rmtree(self.dir, ignore_errors=True))
         self.run_dir = os.path.join(self.dir, "run")
@@ -180,6 +180,7 @@ class Gateway:
             conf = f.read()
         for k, v in {"BIND": "127.0.0.1", "PORT": str(self.port),
                      "RUN_DIR": self.run_dir, "PREFIX": prefix,
+                     "FIX_ROOT": fix_root,
                      "BACKEND": backend}.items():
             conf = conf.replace(f"@{k}@", v)
         self.conf = os.path.join(self.run_dir, "lighttpd.conf")
