@@ -143,8 +143,8 @@ static void
 serve_one(struct server *srv, FCGX_Request *fr)
 {
 	struct req	 r;
+	struct route_env renv;
 	char		 pathbuf[2048];
-	const char	*uri;
 	int		 rc;
 
 	memset(&r, 0, sizeof(r));
@@ -157,9 +157,11 @@ serve_one(struct server *srv, FCGX_Request *fr)
 	if (r.method_name == NULL)
 		r.method_name = "GET";
 	r.method = method_parse(r.method_name);
-	uri = FCGX_GetParam("REQUEST_URI", fr->envp);
-	r.path = route_path(uri, FCGX_GetParam("SCRIPT_NAME", fr->envp),
-	    FCGX_GetParam("PATH_INFO", fr->envp), pathbuf, sizeof(pathbuf));
+	renv.request_uri = FCGX_GetParam("REQUEST_URI", fr->envp);
+	renv.script_name = FCGX_GetParam("SCRIPT_NAME", fr->envp);
+	renv.path_info = FCGX_GetParam("PATH_INFO", fr->envp);
+	renv.document_uri = FCGX_GetParam("DOCUMENT_URI", fr->envp);
+	r.path = route_path(&renv, pathbuf, sizeof(pathbuf));
 	r.raw_path = r.path;
 	r.query = FCGX_GetParam("QUERY_STRING", fr->envp);
 	r.origin = FCGX_GetParam("HTTP_ORIGIN", fr->envp);
