@@ -40,7 +40,8 @@ usage(void)
 	    "                [--models a,b] [--api-key-env VAR]   (key on stdin)\n"
 	    "       qwenrelay config check\n"
 	    "       qwenrelay version\n"
-	    "config: $QWENRELAY_CONFIG (default %s), QWENRELAY_<KEY> overrides\n",
+	    "config: $QWENRELAY_CONFIG, else %s beside this binary, else %s;\n"
+	    "        QWENRELAY_<KEY> overrides\n", CFG_BESIDE_NAME,
 	    CFG_DEFAULT_PATH);
 	return 2;
 }

@@ -209,11 +209,13 @@ int
 server_open(struct server *srv, const struct cfg *cfg, const char *who)
 {
 	struct store_opts	so;
+	int			rc;
 
 	so.map_size_mb = (size_t)cfg->store_map_size_mb;
 	so.max_readers = 512;
-	if (srv->st == NULL && store_open(&srv->st, cfg->state_dir, &so,
-	    srv->st_err, sizeof(srv->st_err)) != 0) {
+	if (srv->st == NULL && (rc = store_open(&srv->st, cfg->state_dir, &so,
+	    srv->st_err, sizeof(srv->st_err))) != 0) {
+		cfg_state_hint(cfg, rc, srv->st_err, sizeof(srv->st_err));
 		log_err("%s: store: %s", who, srv->st_err);
 		srv->st = NULL;
 		return -1;
