@@ -46,10 +46,13 @@ cli_store_open(const struct cfg *cfg)
 	so.max_readers = 512;
 	if ((rc = store_open(&st, cfg->state_dir, &so, err,
 	    sizeof(err))) != 0) {
-		cfg_state_hint(cfg, rc, err, sizeof(err));
-		fprintf(stderr, "qwenrelay: %s\n(state_dir is %s; set "
-		    "QWENRELAY_STATE_DIR or state_dir in the config)\n", err,
-		    cfg->state_dir);
+		if (rc == -EACCES || rc == -EPERM || rc == -EROFS) {
+			cfg_state_hint(cfg, rc, err, sizeof(err));
+			fprintf(stderr, "qwenrelay: %s\n", err);
+		} else
+			fprintf(stderr, "qwenrelay: %s\n(state_dir is %s; set "
+			    "QWENRELAY_STATE_DIR or state_dir in the config)\n",
+			    err, cfg->state_dir);
 		return NULL;
 	}
 	return st;
