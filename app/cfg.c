@@ -51,6 +51,8 @@ static const struct cfg_key cfg_keys[] = {
 	KI(workers, 1, 256, "8"),
 	KI(max_requests, 0, 1LL << 40, "0"),
 	KS(user, ""),
+	KS(listen_group, ""),
+	KB(run_as_root, "false"),
 	K(log_level, CT_ENUM, 0, 0, "info", "error|warn|info|debug"),
 	KS(log_file, "stderr"),
 	KB(request_log, "true"),

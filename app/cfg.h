@@ -30,7 +30,9 @@ struct cfg {
 	char		*listen;
 	long long	 workers;
 	long long	 max_requests;
-	char		*user;
+	char		*user;		/* serve started as root drops to it */
+	char		*listen_group;	/* group of serve's unix socket */
+	bool		 run_as_root;	/* serve as root without "user" */
 	char		*log_level;
 	char		*log_file;
 	bool		 request_log;

@@ -24,6 +24,7 @@
 #include "keeper.h"
 #include "log.h"
 #include "pool.h"
+#include "privdrop.h"
 #include "util.h"
 #include "worker.h"
 #include "xmalloc.h"
@@ -100,10 +101,21 @@ pool_run(struct cfg *cfg, const char *addr, int nworkers)
 	pid_t			*pids, pid, keeper = 0;
 	int			 fd, i, status, alive;
 	int64_t			 deadline;
+	char			 perr[1024];
 
 	if ((fd = open_listen(addr)) < 0) {
 		log_err("cannot listen on %s: %s (is another server using "
 		    "it?)", addr, strerror(errno));
+		return 1;
+	}
+	/* Root's work is done: leave it before any worker exists. */
+	if (priv_drop(cfg, addr, perr, sizeof(perr)) != 0) {
+		log_err("serve: %s", perr);
+		if (strcmp(cfg->log_file, "stderr") != 0)
+			fprintf(stderr, "qwenrelay: %s\n", perr);
+		close(fd);
+		if (addr[0] == '/')
+			unlink(addr);
 		return 1;
 	}
 	memset(&sa, 0, sizeof(sa));

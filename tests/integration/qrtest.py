@@ -144,7 +144,9 @@ class Gateway:
         self.state_dir = state_dir or os.path.join(self.dir, "state")
         self.log = os.path.join(self.dir, "qwenrelay.log")
         self.config_path = os.path.join(self.dir, "qwenrelay.json")
-        cfg = {"log_file": self.log, "log_level": "debug"}
+        # Tests run as root; serve refuses that unless told (privdrop.c).
+        cfg = {"log_file": self.log, "log_level": "debug",
+               "run_as_root": True}
         cfg.update(config or {})
         with open(self.config_path, "w") as f:
             json.dump(cfg, f)
