@@ -132,6 +132,7 @@ def nginx(sock, body_max="32m"):
         "client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
     conf = f"""
 daemon off;
+user www-data;
 master_process on;
 worker_processes 1;
 pid {d}/nginx.pid;
@@ -234,8 +235,10 @@ def apache_fcgid_vhost(app, config, workers=2, body_max=33554432):
     site = deploy_file("apache/fcgid-vhost.conf", {
         "PORT": port, "APP_DIR": app_dir, "CONFIG": config,
         "WORKERS": workers, "BODY_MAX": body_max, "ERRORS_DIR": ERRORS_DIR})
-    return _apache("apache + mod_fcgid vhost", d, port, "", ("fcgid",),
-                   _fcgid_server(d) + site)
+    f = _apache("apache + mod_fcgid vhost", d, port, "", ("fcgid",),
+                _fcgid_server(d) + site)
+    f.app = os.path.join(app_dir, "qwenrelay.fcgi")
+    return f
 
 
 def apache_htaccess(app, files, host_conf="", where="userdir",
@@ -300,6 +303,7 @@ UserDir "{d}/home/*/public_html"
     f = _apache(f"apache + mod_fcgid + .htaccess in {base}", d, port, base,
                 mods, extra)
     f.dir = relay
+    f.app = os.path.join(relay, "qwenrelay.fcgi")
     return f
 
 
