@@ -240,6 +240,29 @@ def check(t, front, app, mock, htaccess=False):
                  f"{r.status} {r.text[:300]}")
 
 
+def server_errors(t, front, sv=None, too_large=413):
+    """The web server's own errors on the app's paths are OpenAI JSON:
+    a body over its limit (1 MiB here; mod_fcgid answers 500 for that),
+    and the app down (sv stopped)."""
+    n = front.name
+    what = f"{n}: its own {too_large} (body over its limit) is OpenAI JSON"
+    try:
+        r = http(front.port, "POST", front.base + "/v1/chat/completions",
+                 b"{" + b" " * (1 << 20) + b"}",
+                 {"Content-Type": "application/json"}, timeout=60)
+        t.ok(r.status == too_large and is_openai_error(r), what,
+             f"{r.status} {r.headers.get('content-type')} {r.text[:200]}")
+    except OSError as e:
+        t.ok(False, what, repr(e))
+    if sv is None:
+        return
+    sv.stop()
+    r = http(front.port, "GET", front.base + "/v1/models", timeout=60)
+    t.ok(r.status in (502, 503) and is_openai_error(r),
+         f"{n}: app down: {r.status} is OpenAI JSON",
+         f"{r.status} {r.headers.get('content-type')} {r.text[:200]}")
+
+
 def test(t):
     only = os.environ.get("QR_WEBSERVERS", "lighttpd,nginx,proxy,fcgid,"
                           "htaccess").split(",")
@@ -259,23 +282,26 @@ def test(t):
         sv = Serve(app)
         t.eq({33}, sv.worker_users(),
              "serve started as root runs master and workers as www-data")
-        front = W.nginx(sv.sock)
+        front = W.nginx(sv.sock, body_max="1m")
         check(t, front, app, mock)
+        server_errors(t, front, sv)
         front.stop()
         sv.stop()
 
     if "proxy" in only:
         app = App(mock, tag="p")
         sv = Serve(app)
-        front = W.apache_proxy(sv.sock)
+        front = W.apache_proxy(sv.sock, body_max=1 << 20)
         check(t, front, app, mock)
+        server_errors(t, front, sv)
         front.stop()
         sv.stop()
 
     if "fcgid" in only:
         app = App(mock, owner="www-data", tag="f")
-        front = W.apache_fcgid_vhost(BIN, app.config_path)
+        front = W.apache_fcgid_vhost(BIN, app.config_path, body_max=1 << 20)
         check(t, front, app, mock)
+        server_errors(t, front, too_large=500)
         front.stop()
 
     if "htaccess" in only:
