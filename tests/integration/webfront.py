@@ -137,7 +137,7 @@ master_process on;
 worker_processes 1;
 pid {d}/nginx.pid;
 error_log {d}/error.log info;
-events {{ worker_connections 256; }}
+events {{ worker_connections 768; }}
 http {{
     include /etc/nginx/mime.types;
     access_log {d}/access.log;
