@@ -96,7 +96,7 @@ def main():
         name = f.name
         refused, results = attack(f)
         print(f"{name}: {N} trickling connections ({refused} not "
-              f"accepted within 1 s)", flush=True)
+              f"accepted within 0.2 s)", flush=True)
         for line in results:
             print("   " + line, flush=True)
         f.stop()
