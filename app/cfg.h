@@ -19,9 +19,23 @@
 #define CFG_DEFAULT_PATH	"/etc/qwenrelay/qwenrelay.json"
 #define CFG_BESIDE_NAME		"qwenrelay.json"
 
+/* account_selection_strategy, resolved once at load. */
+enum select_strategy {
+	STRAT_STICKY,
+	STRAT_ROUND_ROBIN,
+	STRAT_LEAST_USED,
+	STRAT_HYBRID
+};
+
+/*
+ * model_aliases, resolved at load: "from" is an exact client-facing name,
+ * or a prefix pattern when it ends in '*' (then prefix is its length
+ * without the '*').
+ */
 struct cfg_alias {
 	char	*from;
 	char	*to;
+	size_t	 prefix;	/* 0: exact */
 };
 
 struct cfg {
@@ -49,6 +63,7 @@ struct cfg {
 	struct cfg_alias *model_aliases;	/* ends with from == NULL */
 	/* rotation */
 	char		*account_selection_strategy;
+	enum select_strategy strategy;		/* the same, as an enum */
 	long long	 hybrid_rotate_requests;
 	bool		 switch_on_first_rate_limit;
 	long long	 retry_same_account_threshold_seconds;
@@ -70,6 +85,7 @@ struct cfg {
 	long long	 sse_keepalive_seconds;
 	/* clients */
 	long long	 client_rate_limit_rpm;
+	long long	 responses_ttl_seconds;	/* previous_response_id; 0: none */
 
 	char		*path;		/* file it was loaded from, or NULL */
 };
@@ -96,7 +112,12 @@ void	 cfg_state_hint(const struct cfg *, int rc, char *err, size_t errlen);
 /* Print the effective configuration as JSON, secrets masked. */
 void	 cfg_print(const struct cfg *, FILE *);
 void	 cfg_free(struct cfg *);
-/* The model a client's name maps to (itself when no alias). */
+/*
+ * The model a client's name maps to: an exact alias first, else the
+ * longest matching prefix pattern ("claude-*"), else the name itself.
+ * Returns a pointer into the config or model itself; never NULL for a
+ * non-NULL model.
+ */
 const char *cfg_alias(const struct cfg *, const char *model);
 
 #endif

@@ -18,6 +18,12 @@ struct cfg;
 struct store;
 struct client_key;
 
+/* The shape of the errors a route answers with (resp_error). */
+enum resp_shape {
+	RESP_SHAPE_OPENAI = 0,	/* {"error":{"message","type","code","param"}} */
+	RESP_SHAPE_ANTHROPIC	/* {"type":"error","error":{"type","message"}} */
+};
+
 enum http_method {
 	M_GET = 1 << 0,
 	M_POST = 1 << 1,
@@ -66,9 +72,11 @@ struct req {
 	size_t			 body_len;
 	json_object		*json;		/* parsed body when the route wants it */
 
-	char			 param[128];	/* the {id} segment of the route */
+	char			 param[256];	/* the {id} of the route (a model id
+						   may have '/'; see route.h) */
 	struct client_key	*client;	/* authenticated key, or NULL */
 	int			 admin;
+	enum resp_shape		 err_shape;	/* set by the route */
 
 	struct sink		 sink;
 	int			 status;	/* sent status, for the request log */

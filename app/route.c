@@ -38,8 +38,16 @@ static const struct route routes[ROUTE__MAX] = {
 	    handle_embeddings },
 	[ROUTE_MODELS] = { "/v1/models", M_GET, AUTH_CLIENT, 0,
 	    handle_models },
-	[ROUTE_MODEL] = { "/v1/models/*", M_GET, AUTH_CLIENT, 0,
+	/* Model ids are the provider's: "qwen/qwen3-coder" is one id. */
+	[ROUTE_MODEL] = { "/v1/models/**", M_GET, AUTH_CLIENT, 0,
 	    handle_model },
+	[ROUTE_RESPONSES] = { "/v1/responses", M_POST, AUTH_CLIENT, 1,
+	    handle_responses, RESP_SHAPE_OPENAI },
+	/* Anthropic's clients get Anthropic's error shape, auth included. */
+	[ROUTE_MESSAGES] = { "/v1/messages", M_POST, AUTH_CLIENT, 1,
+	    handle_messages, RESP_SHAPE_ANTHROPIC },
+	[ROUTE_MESSAGES_COUNT] = { "/v1/messages/count_tokens", M_POST,
+	    AUTH_CLIENT, 1, handle_count_tokens, RESP_SHAPE_ANTHROPIC },
 	[ROUTE_ADMIN_ACCOUNTS] = { "/admin/api/accounts", M_GET | M_POST,
 	    AUTH_ADMIN, 1, handle_admin_accounts },
 	[ROUTE_ADMIN_ACCOUNT] = { "/admin/api/accounts/*",
@@ -149,8 +157,47 @@ route_path(const struct route_env *env, char *buf, size_t bufsz)
 	    &found);
 }
 
-/* Match pattern against path; a "*" segment is copied into param. */
 static int
+hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * The rest of a path as an opaque id: %XX decoded (a server that passes
+ * the path undecoded, REQUEST_URI, and one that decodes it, PATH_INFO,
+ * give the same id, "qwen%2Fqwen3-coder" too).  A malformed escape, a
+ * control byte or a result over psz - 1 bytes is no match.
+ */
+static int
+rest_param(const char *p, char *param, size_t psz)
+{
+	size_t	n = 0;
+	int	hi, lo, c;
+
+	for (; *p != '\0'; p++) {
+		c = (unsigned char)*p;
+		if (c == '%') {
+			if ((hi = hexval(p[1])) < 0 || (lo = hexval(p[2])) < 0)
+				return 0;
+			c = hi * 16 + lo;
+			p += 2;
+		}
+		if (c < 0x20 || c == 0x7f || n + 1 >= psz)
+			return 0;
+		param[n++] = (char)c;
+	}
+	param[n] = '\0';
+	return n > 0;
+}
+
+int
 route_match(const char *pat, const char *path, char *param, size_t psz)
 {
 	const char	*star = strchr(pat, '*');
@@ -159,6 +206,9 @@ route_match(const char *pat, const char *path, char *param, size_t psz)
 	if (star == NULL)
 		return strcmp(pat, path) == 0;
 	pre = (size_t)(star - pat);
+	if (star[1] == '*')
+		return strncmp(pat, path, pre) == 0 &&
+		    rest_param(path + pre, param, psz);
 	suf = strlen(star + 1);
 	if (plen < pre + suf + 1 || strncmp(pat, path, pre) != 0 ||
 	    strcmp(path + plen - suf, star + 1) != 0)
@@ -340,7 +390,8 @@ preflight(struct req *r, unsigned int methods)
 	    "x-stainless-lang, x-stainless-package-version, "
 	    "x-stainless-runtime, x-stainless-runtime-version, "
 	    "x-stainless-arch, x-stainless-retry-count, "
-	    "x-stainless-timeout", allow);
+	    "x-stainless-timeout, anthropic-version, anthropic-beta, "
+	    "anthropic-dangerous-direct-browser-access", allow);
 	resp_open(r, 204, "text/plain", hdr);
 }
 
@@ -391,11 +442,15 @@ dispatch(struct req *r)
 		    sizeof(param)))
 			continue;
 		allowed |= routes[i].methods;
+		r->err_shape = routes[i].err_shape;
 		if ((routes[i].methods & r->method) && rt == NULL) {
 			rt = &routes[i];
 			memcpy(r->param, param, sizeof(param));
 		}
 	}
+
+	if (rt != NULL)
+		r->err_shape = rt->err_shape;
 
 	if (r->method == M_OPTIONS) {
 		if (allowed == 0 && family_auth(r->path) == AUTH_NONE) {

@@ -21,6 +21,9 @@ enum route_id {
 	ROUTE_EMBEDDINGS,
 	ROUTE_MODELS,
 	ROUTE_MODEL,
+	ROUTE_RESPONSES,
+	ROUTE_MESSAGES,
+	ROUTE_MESSAGES_COUNT,
 	ROUTE_ADMIN_ACCOUNTS,
 	ROUTE_ADMIN_ACCOUNT,
 	ROUTE_ADMIN_LOGINS,
@@ -29,11 +32,15 @@ enum route_id {
 };
 
 struct route {
-	const char	*pattern;	/* "*" stands for one {id} segment */
+	const char	*pattern;	/* "*" stands for one {id} segment of
+					   A-Za-z0-9._-; a final "**" for the
+					   rest of the path, '/' included,
+					   percent-decoded (opaque ids) */
 	unsigned int	 methods;	/* enum http_method bits */
 	enum auth_level	 auth;
 	int		 json_body;	/* parse the body as a JSON object */
 	int		(*handler)(struct req *);
+	int		 err_shape;	/* enum resp_shape of its errors */
 };
 
 /* The CGI variables the request path is derived from; NULL when unset. */
@@ -55,6 +62,15 @@ struct route_env {
  * bufsz - 1 bytes) and returns a pointer into it; never NULL.
  */
 const char *route_path(const struct route_env *, char *buf, size_t bufsz);
+
+/*
+ * Does path match pattern (see struct route)?  Returns 1 with the {id}
+ * in param (psz bytes, NUL-terminated) when the pattern has one, else 0.
+ * "**": %XX decoded; a malformed escape, a control byte (decoded ones
+ * too) or an id over psz - 1 bytes is no match.
+ */
+int	route_match(const char *pattern, const char *path, char *param,
+	    size_t psz);
 
 /* Route, authenticate, validate and call the handler; always answers. */
 void	dispatch(struct req *);

@@ -1,5 +1,6 @@
 /*
  * models.c: GET /v1/models (the union of the models of usable accounts,
+ * each account's --models, else its upstream catalog, else its preset's;
  * OpenAI's list shape, owned_by = provider) and GET /v1/models/{id}.
  * Aliases from the config are listed when their target is served.
  */
@@ -9,6 +10,7 @@
 
 #include <json-c/json.h>
 
+#include "accounts.h"
 #include "cfg.h"
 #include "handlers.h"
 #include "req.h"
@@ -53,15 +55,21 @@ served(struct req *r)
 	}
 	list = json_object_new_array();
 	for (i = 0; i < n; i++) {
-		if (strcmp(l[i]->status, "active") != 0)
+		char *const *m = account_models(l[i]);
+		if (l[i]->state != ACCT_ACTIVE)
 			continue;
-		for (j = 0; l[i]->models[j] != NULL; j++)
-			add_model(list, l[i]->models[j], l[i]->provider,
+		for (j = 0; m[j] != NULL; j++)
+			add_model(list, m[j], l[i]->provider,
 			    l[i]->created_at / 1000);
 	}
-	/* An alias is listed under its own name when its target is. */
+	/*
+	 * An exact alias is listed under its own name when its target is;
+	 * a prefix pattern ("claude-*") names no model, so it is not.
+	 */
 	for (i = 0; al != NULL && al[i].from != NULL; i++) {
 		size_t k, m = json_object_array_length(list);
+		if (al[i].prefix > 0)
+			continue;
 		for (k = 0; k < m; k++) {
 			json_object *o = json_object_array_get_idx(list, k), *v,
 			    *ow, *cr;
@@ -99,6 +107,7 @@ handle_model(struct req *r)
 {
 	json_object	*list, *o, *v;
 	size_t		 i, n;
+	const char	*target = cfg_alias(r->srv->cfg, r->param);
 
 	if ((list = served(r)) == NULL)
 		return 0;
@@ -112,9 +121,21 @@ handle_model(struct req *r)
 			return 0;
 		}
 	}
+	/* A name a prefix alias maps to a served model: answer as that name. */
+	for (i = 0; target != r->param && i < n; i++) {
+		o = json_object_array_get_idx(list, i);
+		json_object_object_get_ex(o, "id", &v);
+		if (strcmp(json_object_get_string(v), target) == 0) {
+			json_object_object_add(o, "id",
+			    json_object_new_string(r->param));
+			resp_json(r, 200, o);
+			json_object_put(list);
+			return 0;
+		}
+	}
 	json_object_put(list);
 	resp_error(r, 404, "invalid_request_error", "model_not_found",
-	    "The model '%s' is not served by any active account (see GET "
+	    "The model '%.200s' is not served by any active account (see GET "
 	    "/v1/models).", r->param);
 	return 0;
 }
