@@ -333,6 +333,20 @@ def test(t):
                "host defaults: no timing")
         front.stop()
 
+        # A state_dir the hosting user cannot create: /health says which
+        # file to fix and for which user (the user may have no error log).
+        locked = W.tmpdir("qrweb.locked.")
+        bad = json.dumps({"state_dir": os.path.join(locked, "state")})
+        front = W.apache_htaccess(BIN, {"qwenrelay.json": bad})
+        r = http(front.port, "GET", front.base + "/health", timeout=60)
+        msg = ((r.json() or {}).get("message") or "")
+        want = os.path.join(front.dir, "qwenrelay.json")
+        t.ok(r.status == 503 and "cannot create state dir" in msg and
+             f"set state_dir in {want}" in msg and "www-data" in msg,
+             f"{front.name}: a state_dir www-data cannot create: /health "
+             f"names the file to fix", f"{r.status} {r.text[:400]}")
+        front.stop()
+
 
 if __name__ == "__main__":
     main_guard(test)
