@@ -31,6 +31,7 @@ from qrtest import (BIN, Mock, _cleanups, http, is_openai_error, main_guard,
 import webfront as W
 
 MODEL = "coder-model"
+SLASHED = "Qwen/Qwen3-Coder"	# a model id with a "/", sent as %2F
 MAX_BODY = 65536
 
 
@@ -56,7 +57,7 @@ class App:
         mock.call("POST", "/_mock/apikeys", {"key": key})
         self.cli("accounts", "add", "--provider", "openai-compatible",
                  "--label", "mock", "--base-url", mock.url + "/v1",
-                 "--models", MODEL, input=key + "\n")
+                 "--models", f"{MODEL},{SLASHED}", input=key + "\n")
         if owner:
             for root, dirs, files in os.walk(self.dir):
                 for n in dirs + files:
@@ -203,6 +204,14 @@ def check(t, front, app, mock, htaccess=False):
     t.ok(r.status == 200 and MODEL in ids,
          f"{n}: the client key reaches the app (GET /v1/models)",
          f"{r.status} {r.text[:300]}")
+    if not htaccess:
+        # Not through .htaccess: Apache refuses %2F unless the server
+        # config says AllowEncodedSlashes (README, troubleshooting).
+        r = req("GET", "/v1/models/" + SLASHED.replace("/", "%2F"),
+                key=app.client)
+        t.ok(r.status == 200 and (r.json() or {}).get("id") == SLASHED,
+             f"{n}: GET /v1/models/{{id}} with a %2F in the id",
+             f"{r.status} {r.text[:300]}")
     r = req("GET", "/health/deep", key=app.admin)
     t.ok(r.status == 200 and "store" in (r.json() or {}),
          f"{n}: /health/deep with the admin key", f"{r.status} {r.text[:300]}")
