@@ -14,6 +14,8 @@
 
 #include <json-c/json.h>
 
+#include "outcome.h"
+
 struct cfg;
 struct store;
 struct client_key;
@@ -53,6 +55,8 @@ struct server {
 	char			 key_err[256];	/* why not */
 	int64_t			 started_ms;
 	unsigned long		 served;
+	int			 alog_fd;	/* access log, 0 or -1 = off */
+	int			 alog_gen;	/* SIGHUPs seen when it was opened */
 };
 
 struct req {
@@ -84,6 +88,8 @@ struct req {
 	int			 broken;	/* a write failed: client gone */
 	size_t			 sent;		/* body bytes sent */
 	int64_t			 t0;		/* monotonic ms at start */
+	int			 route;		/* enum route_id, -1 = none matched */
+	struct req_outcome	 out;		/* what the relay did (outcome.h) */
 };
 
 /*

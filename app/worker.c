@@ -17,9 +17,11 @@
 #include <curl/curl.h>
 #include <fcgiapp.h>
 
+#include "access_log.h"
 #include "accounts.h"
 #include "cfg.h"
 #include "log.h"
+#include "metrics.h"
 #include "req.h"
 #include "route.h"
 #include "store.h"
@@ -29,6 +31,15 @@
 #include "xmalloc.h"
 
 static volatile sig_atomic_t worker_stop;
+/* SIGHUPs received: the access log reopens when this moves. */
+static volatile sig_atomic_t worker_hup;
+
+static void
+on_hup(int sig)
+{
+	(void)sig;
+	worker_hup++;
+}
 
 static void
 on_stop(int sig)
@@ -149,6 +160,8 @@ serve_one(struct server *srv, FCGX_Request *fr)
 
 	memset(&r, 0, sizeof(r));
 	r.srv = srv;
+	r.route = -1;
+	r.out.last_reason = -1;
 	r.t0 = mono_ms();
 	r.sink.write = fcgx_write;
 	r.sink.flush = fcgx_flush;
@@ -188,6 +201,8 @@ serve_one(struct server *srv, FCGX_Request *fr)
 		    "No response was produced; see the server log.");
 	srv->served++;
 	request_log(&r);
+	metrics_request_done(&r);
+	access_log_write(&r, (int)worker_hup);
 	req_free(&r);
 }
 
@@ -243,13 +258,20 @@ int
 worker_run(const struct cfg *cfg, int fd)
 {
 	struct server		 srv;
+	struct sigaction	 sa;
 	FCGX_Request		 fr;
 
 	server_signals(on_stop);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_hup;
+	sa.sa_flags = SA_RESTART;	/* a reopen must not end accept() */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGHUP, &sa, NULL);
 	memset(&srv, 0, sizeof(srv));
 	srv.cfg = cfg;
 	srv.started_ms = now_ms();
 	server_open(&srv, cfg, "worker");
+	access_log_open(&srv);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (FCGX_Init() != 0) {
 		log_err("FCGX_Init failed");

@@ -46,9 +46,9 @@ main(void)
 
 	memset(h1, 1, sizeof(h1));
 	memset(h2, 2, sizeof(h2));
-	is_int(0, store_key_add(st, h1, "alice", 0, 1000), "add alice");
-	is_int(0, store_key_add(st, h2, "root", 1, 2000), "add root");
-	is_int(-EEXIST, store_key_add(st, h2, "alice", 0, 3000),
+	is_int(0, store_key_add(st, h1, "alice", 0, NULL, 1000), "add alice");
+	is_int(0, store_key_add(st, h2, "root", 1, NULL, 2000), "add root");
+	is_int(-EEXIST, store_key_add(st, h2, "alice", 0, NULL, 3000),
 	    "names are unique");
 	is_int(0, store_key_find(st, h2, &k), "find by hash");
 	ok(k != NULL && strcmp(k->name, "root") == 0 && k->admin &&
