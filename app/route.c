@@ -120,8 +120,8 @@ is_root_segment(const char *s, size_t n)
  * Write a then b into buf (up to the query when cut_query), decode %2F
  * (Apache with AllowEncodedSlashes NoDecode passes it encoded; every
  * other escape arrives decoded or not at all) and drop trailing slashes.
- * Returns the first /v1, /health or /admin segment in buf, with *found
- * set, or buf itself ("/" when empty) with *found clear.
+ * Returns the first /v1, /health, /admin or /metrics segment in buf, with
+ * *found set, or buf itself ("/" when empty) with *found clear.
  */
 static const char *
 path_from(const char *a, const char *b, int cut_query, char *buf,

@@ -62,10 +62,10 @@ struct route_env {
  * The path to route on, from what the web server passed: SCRIPT_NAME +
  * PATH_INFO when they hold an API path, else REQUEST_URI without its
  * query, else DOCUMENT_URI; %2F decoded, trailing slashes dropped, and
- * anything before the first /v1, /health or /admin segment (a mount
- * prefix, a script name) removed.  A mount prefix must not itself contain
- * a segment named v1, health or admin.  The variable sets each server
- * sends are in tests/test_route.c.  Writes into buf (truncated to
+ * anything before the first /v1, /health, /admin or /metrics segment (a
+ * mount prefix, a script name) removed.  A mount prefix must not itself
+ * contain a segment of those names.  The variable sets each server sends
+ * are in tests/test_route.c.  Writes into buf (truncated to
  * bufsz - 1 bytes) and returns a pointer into it; never NULL.
  */
 const char *route_path(const struct route_env *, char *buf, size_t bufsz);

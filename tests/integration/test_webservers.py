@@ -11,7 +11,8 @@ each started from Debian's package with the shipped deploy/ file
     beside it, no server setting for the app)
 
 The checks: /health; 401 OpenAI error without a key; the client key
-reaches the app; /health/deep with the admin key; chat, not streamed;
+reaches the app; /health/deep and /metrics with the admin key; chat, not
+streamed;
 a stream whose first content event reaches the client well before the
 upstream sends its last; 413 over max_body_bytes; for the htaccess case,
 qwenrelay.json (and the rest of the directory) not served.
@@ -215,6 +216,9 @@ def check(t, front, app, mock, htaccess=False):
     r = req("GET", "/health/deep", key=app.admin)
     t.ok(r.status == 200 and "store" in (r.json() or {}),
          f"{n}: /health/deep with the admin key", f"{r.status} {r.text[:300]}")
+    r = req("GET", "/metrics", key=app.admin)
+    t.ok(r.status == 200 and "# TYPE" in r.text,
+         f"{n}: /metrics with the admin key", f"{r.status} {r.text[:300]}")
     r = req("POST", "/v1/chat/completions", key=app.client, body={
         "model": MODEL, "messages": [{"role": "user", "content": "hi"}]})
     j = r.json() or {}
