@@ -48,6 +48,8 @@ static const struct cfg_key cfg_keys[] = {
 	KS(listen, "127.0.0.1:9000"),
 	KI(workers, 1, 256, "8"),
 	KI(max_requests, 0, 1LL << 40, "0"),
+	KI(threads, 1, 4096, "128"),
+	KI(shutdown_grace_seconds, 0, DAY, "30"),
 	KS(user, ""),
 	K(log_level, CT_ENUM, 0, 0, "info", "error|warn|info|debug"),
 	KS(log_file, "stderr"),

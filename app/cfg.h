@@ -27,6 +27,8 @@ struct cfg {
 	char		*listen;
 	long long	 workers;
 	long long	 max_requests;
+	long long	 threads;	/* request slots per worker process */
+	long long	 shutdown_grace_seconds;	/* drain on SIGTERM */
 	char		*user;
 	char		*log_level;
 	char		*log_file;

@@ -9,6 +9,7 @@
 #ifndef QR_REQ_H
 #define QR_REQ_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,7 +37,23 @@ struct sink {
 	void	*ctx;
 };
 
-/* What a worker owns for its whole life, lent to every request. */
+/*
+ * A worker process's load, shared by its threads (atomics, no lock):
+ * what /health/deep reports and what admission control decides on.
+ */
+struct load {
+	atomic_int		 in_flight;	/* requests being served now */
+	int			 capacity;	/* request slots (cfg threads) */
+	int			 threads;	/* slots + reserve for probes */
+	atomic_ulong		 served;	/* requests answered */
+	atomic_ulong		 refused;	/* 503s for lack of a slot */
+};
+
+/*
+ * What a worker thread owns for its whole life, lent to every request.
+ * The store and the sealing key are the process's, shared by its threads;
+ * the upstream client is the thread's own.
+ */
 struct server {
 	const struct cfg	*cfg;
 	struct store		*st;		/* NULL if the store failed to open */
@@ -47,6 +64,7 @@ struct server {
 	char			 key_err[256];	/* why not */
 	int64_t			 started_ms;
 	unsigned long		 served;
+	struct load		*load;		/* NULL outside a worker */
 };
 
 struct req {

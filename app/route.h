@@ -44,6 +44,13 @@ struct route {
 const char *route_path(const char *request_uri, const char *script_name,
 	    const char *path_info, char *buf, size_t bufsz);
 
+/*
+ * Is path one of the probes answered even when every request slot is
+ * busy (/health, /health/deep and their /v1 twins)?  They are cheap and
+ * never call upstream; the worker's reserve threads serve them.
+ */
+int	route_always(const char *path);
+
 /* Route, authenticate, validate and call the handler; always answers. */
 void	dispatch(struct req *);
 

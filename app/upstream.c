@@ -17,12 +17,17 @@
 
 #include <curl/curl.h>
 
+#include "conn.h"
 #include "upstream.h"
 #include "util.h"
 #include "xmalloc.h"
 
+/* How often a running call looks at the client's connection. */
+#define WATCH_MS	250
+
 struct upstream {
 	CURL	*h;
+	int	 watch_fd;	/* the client's connection, or -1 */
 };
 
 struct upstream *
@@ -34,6 +39,7 @@ upstream_new(void)
 		free(u);
 		return NULL;
 	}
+	u->watch_fd = -1;
 	return u;
 }
 
@@ -46,9 +52,17 @@ upstream_free(struct upstream *u)
 	free(u);
 }
 
+void
+upstream_watch(struct upstream *u, int fd)
+{
+	u->watch_fd = fd;
+}
+
 struct xfer {
 	struct upstream_call	*c;
 	CURL			*h;
+	int			 watch_fd;
+	int64_t			 last_watch;
 	size_t			 cap;
 	int			 aborted;
 	int			 too_large;
@@ -146,6 +160,13 @@ on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut,
 	int64_t		 now = mono_ms();
 
 	(void)dt; (void)dn; (void)ut; (void)un;
+	if (x->watch_fd >= 0 && now - x->last_watch >= WATCH_MS) {
+		x->last_watch = now;
+		if (conn_gone(x->watch_fd)) {
+			x->aborted = 1;
+			return 1;	/* curl closes the upstream connection */
+		}
+	}
 	if (x->c->on_tick == NULL || now - x->last_tick < 1000)
 		return 0;
 	x->last_tick = now;
@@ -167,7 +188,8 @@ upstream_perform(struct upstream *u, struct upstream_call *c)
 	memset(&x, 0, sizeof(x));
 	x.c = c;
 	x.h = u->h;
-	x.last_tick = mono_ms();
+	x.watch_fd = u->watch_fd;
+	x.last_tick = x.last_watch = mono_ms();
 	c->status = 0;
 	c->resp = NULL;
 	c->resp_len = 0;

@@ -1,7 +1,7 @@
 /*
  * upstream.h: the one module that talks to providers (libcurl).
  *
- * One CURL handle per worker, reused so connections stay open.  A call
+ * One CURL handle per worker thread, reused so connections stay open.  A call
  * either buffers the answer (non-streaming, capped, total timeout) or hands
  * each piece of the body to a callback as it arrives (streaming, idle
  * timeout only, so a long stream is never cut).
@@ -19,6 +19,14 @@ struct upstream;
 /* Create/free a worker's client; call after fork.  Free accepts NULL. */
 struct upstream	*upstream_new(void);
 void		 upstream_free(struct upstream *);
+/*
+ * Watch fd, the FastCGI connection of the request being served, during
+ * every later call on u: about every 250 ms (conn_gone) and when the web
+ * server dropped the request, the call ends at once as UP_ABORTED and the
+ * upstream connection is closed, streaming or not, before or after the
+ * first byte.  -1 stops watching.  The worker sets it per request.
+ */
+void		 upstream_watch(struct upstream *, int fd);
 
 enum upstream_result {
 	UP_OK = 0,		/* an HTTP answer came (any status) */

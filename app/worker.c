@@ -1,12 +1,32 @@
 /*
- * worker.c: one worker process.  Accepts a FastCGI request, turns it into
- * a struct req (body capped before it is read), dispatches, logs one line.
+ * worker.c: one worker process, serving many requests at once.
+ *
+ * libfcgi's threaded model (its examples/threaded.c): FCGX_Init once, then
+ * every thread has its own FCGX_Request and blocks in FCGX_Accept_r on the
+ * shared listening socket; the kernel hands each connection to one of
+ * them.  A thread turns the request into a struct req (body capped before
+ * it is read), dispatches, logs one line.  Threads rather than an event
+ * loop because libfcgi and libcurl's easy interface both block, and a
+ * blocked thread costs a few hundred KiB while the request is an LLM stream
+ * that lasts seconds to minutes.
+ *
+ * Capacity is known: cfg threads request slots, plus WORKER_RESERVE
+ * threads that stay free for probes.  A request that arrives while every
+ * slot is busy gets an early 503 with Retry-After, except /health (and
+ * /health/deep), which is answered at once whatever the load.
+ *
+ * Shared by the threads: the config (read only), the store (LMDB with
+ * MDB_NOTLS; its cache has a lock), the sealing key (read only once
+ * loaded), the load counters (atomics).  Each thread owns its libcurl easy
+ * handle.  Signals are handled in one place: the main thread blocks them
+ * all before starting the threads and takes them with sigtimedwait.
  *
  * This file and pool.c are the only ones that include <fcgiapp.h>.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +39,7 @@
 
 #include "accounts.h"
 #include "cfg.h"
+#include "conn.h"
 #include "log.h"
 #include "req.h"
 #include "route.h"
@@ -27,17 +48,6 @@
 #include "util.h"
 #include "worker.h"
 #include "xmalloc.h"
-
-static volatile sig_atomic_t worker_stop;
-
-static void
-on_stop(int sig)
-{
-	(void)sig;
-	worker_stop = 1;
-	/* Makes libfcgi's accept() give up instead of retrying on EINTR. */
-	FCGX_ShutdownPending();
-}
 
 static int
 fcgx_write(void *ctx, const void *p, size_t n)
@@ -140,7 +150,7 @@ request_log(const struct req *r)
 }
 
 static void
-serve_one(struct server *srv, FCGX_Request *fr)
+serve_one(struct server *srv, FCGX_Request *fr, int over)
 {
 	struct req	 r;
 	char		 pathbuf[2048];
@@ -169,6 +179,16 @@ serve_one(struct server *srv, FCGX_Request *fr)
 	r.auth = auth_value(fr->envp);
 	r.remote_addr = FCGX_GetParam("REMOTE_ADDR", fr->envp);
 
+	if (over && !route_always(r.path)) {
+		/* Every slot is busy: say so now rather than queue unbounded. */
+		if (srv->load != NULL)
+			atomic_fetch_add(&srv->load->refused, 1);
+		resp_error_h(&r, 503, "Retry-After: 1\r\n", "server_error",
+		    "overloaded", "The gateway is serving as many requests as "
+		    "it is configured for (threads per worker); retry in a "
+		    "moment, or raise threads / workers.");
+		goto done;
+	}
 	rc = read_body(&r, fr, srv->cfg->max_body_bytes);
 	if (rc == 413)
 		resp_error(&r, 413, "invalid_request_error",
@@ -179,12 +199,24 @@ serve_one(struct server *srv, FCGX_Request *fr)
 		resp_error(&r, 400, "invalid_request_error",
 		    "invalid_request", "The request body is shorter than its "
 		    "Content-Length.");
-	else
+	else {
+		if (srv->upstream != NULL)
+			upstream_watch(srv->upstream, fr->ipcFd);
 		dispatch(&r);
-	if (!r.opened)
-		resp_error(&r, 500, "server_error", "internal_error",
-		    "No response was produced; see the server log.");
+		if (srv->upstream != NULL)
+			upstream_watch(srv->upstream, -1);
+	}
+	if (!r.opened) {
+		if (conn_gone(fr->ipcFd))
+			r.broken = 1;	/* nobody to answer */
+		else
+			resp_error(&r, 500, "server_error", "internal_error",
+			    "No response was produced; see the server log.");
+	}
+done:
 	srv->served++;
+	if (srv->load != NULL)
+		atomic_fetch_add(&srv->load->served, 1);
 	request_log(&r);
 	req_free(&r);
 }
@@ -209,7 +241,12 @@ server_open(struct server *srv, const struct cfg *cfg, const char *who)
 	struct store_opts	so;
 
 	so.map_size_mb = (size_t)cfg->store_map_size_mb;
-	so.max_readers = 512;
+	/*
+	 * A thread holds at most one read transaction at a time (MDB_NOTLS
+	 * ties slots to transactions, not threads), so readers are bounded
+	 * by threads x processes; 4096 slots cost 256 KiB of lock file.
+	 */
+	so.max_readers = 4096;
 	if (srv->st == NULL && store_open(&srv->st, cfg->state_dir, &so,
 	    srv->st_err, sizeof(srv->st_err)) != 0) {
 		log_err("%s: store: %s", who, srv->st_err);
@@ -235,41 +272,243 @@ server_close(struct server *srv)
 	srv->st = NULL;
 }
 
+/* Threads beyond the request slots, kept for /health and quick 503s. */
+#define WORKER_RESERVE		4
+#define WORKER_STACK		(512u << 10)
+#define WORKER_WAKE		SIGUSR2	/* interrupts a thread's accept() */
+
+struct worker;
+
+struct wthread {
+	struct worker	*w;
+	pthread_t	 tid;
+	int		 started;
+	atomic_int	 busy;		/* between accept and finish */
+	atomic_int	 done;		/* left its loop */
+	struct server	 srv;		/* this thread's view; own upstream */
+};
+
+struct worker {
+	const struct cfg	*cfg;
+	int			 fd;
+	struct server		 base;	/* store + key, shared */
+	pthread_mutex_t		 lock;	/* guards reopening base */
+	struct load		 load;
+	atomic_int		 stop;
+	atomic_ulong		 accepted;
+	struct wthread		*t;
+	int			 nt;
+};
+
+static void
+on_wake(int sig)
+{
+	(void)sig;	/* only to make accept() return EINTR */
+}
+
+/*
+ * Give t a usable store and key: the process's, opened once; a store that
+ * failed at start is tried again (a disk freed later heals the process).
+ */
+static void
+thread_sync(struct wthread *t)
+{
+	struct worker	*w = t->w;
+	void		*up = t->srv.upstream;
+	unsigned long	 served = t->srv.served;
+
+	if (t->srv.st != NULL && t->srv.have_key)
+		return;
+	pthread_mutex_lock(&w->lock);
+	if (w->base.st == NULL || !w->base.have_key)
+		server_open(&w->base, w->cfg, "worker");
+	t->srv = w->base;
+	pthread_mutex_unlock(&w->lock);
+	t->srv.upstream = up;
+	t->srv.served = served;
+	t->srv.load = &w->load;
+}
+
+static void *
+thread_main(void *arg)
+{
+	struct wthread	*t = arg;
+	struct worker	*w = t->w;
+	FCGX_Request	 fr;
+	sigset_t	 wake;
+	int		 n;
+
+	sigemptyset(&wake);
+	sigaddset(&wake, WORKER_WAKE);
+	pthread_sigmask(SIG_UNBLOCK, &wake, NULL);
+	t->srv.upstream = upstream_new();
+	if (FCGX_InitRequest(&fr, w->fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
+		log_err("FCGX_InitRequest failed");
+		goto out;
+	}
+	while (!atomic_load(&w->stop)) {
+		if (FCGX_Accept_r(&fr) < 0) {
+			if (atomic_load(&w->stop))
+				break;
+			usleep(10 * 1000);	/* e.g. out of fds: no spin */
+			continue;
+		}
+		atomic_store(&t->busy, 1);
+		n = atomic_fetch_add(&w->load.in_flight, 1) + 1;
+		thread_sync(t);
+		serve_one(&t->srv, &fr, n > w->load.capacity);
+		FCGX_Finish_r(&fr);
+		atomic_fetch_sub(&w->load.in_flight, 1);
+		atomic_store(&t->busy, 0);
+		if (w->cfg->max_requests > 0 &&
+		    atomic_fetch_add(&w->accepted, 1) + 1 >=
+		    (unsigned long)w->cfg->max_requests)
+			atomic_store(&w->stop, 1);
+	}
+	FCGX_Free(&fr, 0);
+out:
+	upstream_free(t->srv.upstream);
+	t->srv.upstream = NULL;
+	atomic_store(&t->done, 1);
+	return NULL;
+}
+
+/* Start the threads; returns how many started. */
+static int
+threads_start(struct worker *w)
+{
+	pthread_attr_t	at;
+	int		i, n = 0;
+
+	pthread_attr_init(&at);
+	pthread_attr_setstacksize(&at, WORKER_STACK);
+	for (i = 0; i < w->nt; i++) {
+		w->t[i].w = w;
+		w->t[i].srv = w->base;
+		w->t[i].srv.upstream = NULL;
+		w->t[i].srv.load = &w->load;
+		if (pthread_create(&w->t[i].tid, &at, thread_main,
+		    &w->t[i]) != 0) {
+			log_err("worker: cannot start thread %d of %d: %s; "
+			    "serving with fewer (lower threads)", i + 1,
+			    w->nt, strerror(errno));
+			break;
+		}
+		w->t[i].started = 1;
+		n++;
+	}
+	pthread_attr_destroy(&at);
+	return n;
+}
+
+/*
+ * Stop: idle threads leave accept() at once; busy ones finish their
+ * request (a stream runs to its end) for up to the grace period.
+ * Returns 1 when every thread ended, 0 when the grace ran out.
+ */
+static int
+threads_stop(struct worker *w)
+{
+	int64_t	deadline = mono_ms() + w->cfg->shutdown_grace_seconds * 1000;
+	int	i, alive, logged = 0;
+
+	atomic_store(&w->stop, 1);
+	FCGX_ShutdownPending();
+	for (;;) {
+		for (alive = 0, i = 0; i < w->nt; i++) {
+			if (!w->t[i].started || atomic_load(&w->t[i].done))
+				continue;
+			alive++;
+			/*
+			 * Again every round: a signal that came just before
+			 * the thread entered accept() was lost.
+			 */
+			if (!atomic_load(&w->t[i].busy))
+				pthread_kill(w->t[i].tid, WORKER_WAKE);
+		}
+		if (alive == 0)
+			break;
+		if (mono_ms() > deadline) {
+			log_warn("worker: %d requests still running after "
+			    "shutdown_grace_seconds (%lld); stopping anyway",
+			    atomic_load(&w->load.in_flight),
+			    w->cfg->shutdown_grace_seconds);
+			return 0;
+		}
+		if (!logged && atomic_load(&w->load.in_flight) > 0) {
+			log_info("worker: draining %d requests",
+			    atomic_load(&w->load.in_flight));
+			logged = 1;
+		}
+		usleep(50 * 1000);
+	}
+	for (i = 0; i < w->nt; i++)
+		if (w->t[i].started)
+			pthread_join(w->t[i].tid, NULL);
+	return 1;
+}
+
 int
 worker_run(const struct cfg *cfg, int fd)
 {
-	struct server		 srv;
-	FCGX_Request		 fr;
+	struct worker		 w;
+	struct sigaction	 sa;
+	struct timespec		 ts = { 0, 200 * 1000 * 1000 };
+	sigset_t		 set;
+	int			 sig, clean;
 
-	server_signals(on_stop);
-	memset(&srv, 0, sizeof(srv));
-	srv.cfg = cfg;
-	srv.started_ms = now_ms();
-	server_open(&srv, cfg, "worker");
+	memset(&w, 0, sizeof(w));
+	w.cfg = cfg;
+	w.fd = fd;
+	w.base.cfg = cfg;
+	w.base.started_ms = now_ms();
+	w.base.load = &w.load;
+	w.load.capacity = (int)cfg->threads;
+	w.nt = w.load.threads = (int)cfg->threads + WORKER_RESERVE;
+	pthread_mutex_init(&w.lock, NULL);
+	server_open(&w.base, cfg, "worker");
+	/* Once, before any thread: curl_global_init is not thread-safe. */
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (FCGX_Init() != 0) {
 		log_err("FCGX_Init failed");
 		return 1;
 	}
-	if (FCGX_InitRequest(&fr, fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
-		log_err("FCGX_InitRequest failed");
+
+	/* Every signal comes to this thread's sigtimedwait, nowhere else. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, WORKER_WAKE);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	sigdelset(&set, WORKER_WAKE);
+	signal(SIGPIPE, SIG_IGN);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_wake;	/* no SA_RESTART: accept() returns */
+	sigemptyset(&sa.sa_mask);
+	sigaction(WORKER_WAKE, &sa, NULL);
+
+	w.t = xcalloc((size_t)w.nt, sizeof(*w.t));
+	if ((w.nt = threads_start(&w)) == 0)
 		return 1;
+	while (!atomic_load(&w.stop)) {
+		sig = sigtimedwait(&set, NULL, &ts);
+		if (sig == SIGHUP) {
+			if (log_open(NULL, cfg->log_file) != 0)
+				log_err("SIGHUP: cannot reopen %s",
+				    cfg->log_file);
+		} else if (sig > 0)
+			break;		/* SIGTERM, SIGINT, SIGUSR1 */
 	}
-	while (!worker_stop) {
-		if (FCGX_Accept_r(&fr) < 0)
-			break;
-		/* A store that failed at start may work now (disk freed). */
-		if (srv.st == NULL || !srv.have_key)
-			server_open(&srv, cfg, "worker");
-		serve_one(&srv, &fr);
-		FCGX_Finish_r(&fr);
-		if (cfg->max_requests > 0 &&
-		    srv.served >= (unsigned long)cfg->max_requests)
-			break;
-	}
-	FCGX_Free(&fr, 0);
-	upstream_free(srv.upstream);
-	server_close(&srv);
+	clean = threads_stop(&w);
+	if (!clean)
+		_exit(0);	/* threads still use the store: leave as is */
+	for (sig = 0; sig < w.nt; sig++)
+		xwipe(w.t[sig].srv.seal_key, sizeof(w.t[sig].srv.seal_key));
+	free(w.t);
+	server_close(&w.base);
+	pthread_mutex_destroy(&w.lock);
 	curl_global_cleanup();
 	return 0;
 }

@@ -128,8 +128,21 @@ handle_health_deep(struct req *r)
 	json_object_object_add(o, "store", s);
 	s = json_object_new_object();
 	json_object_object_add(s, "pid", json_object_new_int((int)getpid()));
-	json_object_object_add(s, "requests_served",
-	    json_object_new_int64((int64_t)r->srv->served));
+	if (r->srv->load != NULL) {
+		struct load *l = r->srv->load;
+		json_object_object_add(s, "requests_served",
+		    json_object_new_int64((int64_t)atomic_load(&l->served)));
+		json_object_object_add(s, "requests_in_flight",
+		    json_object_new_int(atomic_load(&l->in_flight)));
+		json_object_object_add(s, "capacity",
+		    json_object_new_int(l->capacity));
+		json_object_object_add(s, "threads",
+		    json_object_new_int(l->threads));
+		json_object_object_add(s, "refused_overloaded",
+		    json_object_new_int64((int64_t)atomic_load(&l->refused)));
+	} else
+		json_object_object_add(s, "requests_served",
+		    json_object_new_int64((int64_t)r->srv->served));
 	json_object_object_add(o, "worker", s);
 	json_object_object_add(o, "accounts", accounts_summary(r));
 	resp_json(r, 200, o);

@@ -256,15 +256,20 @@ store_account_get_bare(struct store *st, const char *id, struct account **out)
 	if (txn_begin(&t, st, true) != 0)
 		return t.ret;
 	/* The list cache is exact while no commit happened since it was read. */
+	pthread_mutex_lock(&st->cache_lock);
 	if (st->cache != NULL && st->cache_txn == mdb_txn_id(t.txn)) {
 		txn_abort(&t);
+		rc = -ENOENT;
 		for (i = 0; i < st->ncache; i++)
 			if (strcmp(st->cache[i]->id, id) == 0) {
 				*out = account_dup(st->cache[i]);
-				return 0;
+				rc = 0;
+				break;
 			}
-		return -ENOENT;
+		pthread_mutex_unlock(&st->cache_lock);
+		return rc;
 	}
+	pthread_mutex_unlock(&st->cache_lock);
 	rc = txn_get_json(&t, st->dbi[DB_ACCOUNTS], id, strlen(id), &o);
 	txn_abort(&t);
 	if (rc != 0)
@@ -354,12 +359,15 @@ account_list(struct store *st, struct account ***out, size_t *n, int usage)
 	if (txn_begin(&t, st, true) != 0)
 		return t.ret;
 	id = mdb_txn_id(t.txn);
+	pthread_mutex_lock(&st->cache_lock);
 	if (st->cache != NULL && st->cache_txn == id) {
 		txn_abort(&t);
 		cnt = st->ncache;
 		l = list_dup(st->cache, cnt);
+		pthread_mutex_unlock(&st->cache_lock);
 		goto done;
 	}
+	pthread_mutex_unlock(&st->cache_lock);
 	if ((rc = mdb_cursor_open(t.txn, st->dbi[DB_ACCOUNTS], &c)) != 0) {
 		txn_abort(&t);
 		return store_mdb_err(rc);
@@ -380,10 +388,15 @@ account_list(struct store *st, struct account ***out, size_t *n, int usage)
 	txn_abort(&t);
 	if (cnt > 1)
 		qsort(l, cnt, sizeof(*l), acct_cmp);
-	account_list_free(st->cache, st->ncache);
-	st->cache = list_dup(l, cnt);
-	st->ncache = cnt;
-	st->cache_txn = id;
+	pthread_mutex_lock(&st->cache_lock);
+	/* Another thread may have cached a newer list meanwhile: keep it. */
+	if (st->cache == NULL || st->cache_txn < id) {
+		account_list_free(st->cache, st->ncache);
+		st->cache = list_dup(l, cnt);
+		st->ncache = cnt;
+		st->cache_txn = id;
+	}
+	pthread_mutex_unlock(&st->cache_lock);
 done:
 	for (i = 0; usage && i < cnt; i++)
 		fill_usage(st, l[i]);

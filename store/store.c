@@ -177,6 +177,7 @@ store_open(struct store **out, const char *dir, const struct store_opts *o,
 		return rc;
 	}
 	st = xcalloc(1, sizeof(*st));
+	pthread_mutex_init(&st->cache_lock, NULL);
 	st->dir = xstrdup(dir);
 	rc = env_open(&st->env, dir, o->map_size_mb << 20, DB__MAX,
 	    o->max_readers, 0, err, errlen);
@@ -208,6 +209,7 @@ store_close(struct store *st)
 	if (st->env != NULL)
 		mdb_env_close(st->env);
 	account_list_free(st->cache, st->ncache);
+	pthread_mutex_destroy(&st->cache_lock);
 	free(st->dir);
 	free(st);
 }

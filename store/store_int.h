@@ -8,6 +8,7 @@
 #ifndef QR_STORE_INT_H
 #define QR_STORE_INT_H
 
+#include <pthread.h>
 #include <stdbool.h>
 
 #include <json-c/json.h>
@@ -35,7 +36,9 @@ struct store {
 	 * The accounts as last parsed, and the id of the read transaction
 	 * they were read in.  Every commit to the env makes a new id, so an
 	 * equal id means the records are byte for byte the same: no parse.
+	 * A worker's threads share the store: cache_lock guards the three.
 	 */
+	pthread_mutex_t	  cache_lock;
 	struct account	**cache;
 	size_t		  ncache;
 	size_t		  cache_txn;
