@@ -23,11 +23,11 @@
 #include "xmalloc.h"
 
 /* How often a running call looks at the client's connection. */
-#define WATCH_MS	250
+#define WATCH_MS	500
 
 struct upstream {
-	CURL	*h;
-	int	 watch_fd;	/* the client's connection, or -1 */
+	CURL			*h;
+	const struct conn_watch	*watch;	/* the client's connection, or NULL */
 };
 
 struct upstream *
@@ -39,7 +39,6 @@ upstream_new(void)
 		free(u);
 		return NULL;
 	}
-	u->watch_fd = -1;
 	return u;
 }
 
@@ -53,15 +52,15 @@ upstream_free(struct upstream *u)
 }
 
 void
-upstream_watch(struct upstream *u, int fd)
+upstream_watch(struct upstream *u, const struct conn_watch *w)
 {
-	u->watch_fd = fd;
+	u->watch = w;
 }
 
 struct xfer {
 	struct upstream_call	*c;
 	CURL			*h;
-	int			 watch_fd;
+	const struct conn_watch	*watch;
 	int64_t			 last_watch;
 	size_t			 cap;
 	int			 aborted;
@@ -160,9 +159,9 @@ on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut,
 	int64_t		 now = mono_ms();
 
 	(void)dt; (void)dn; (void)ut; (void)un;
-	if (x->watch_fd >= 0 && now - x->last_watch >= WATCH_MS) {
+	if (x->watch != NULL && now - x->last_watch >= WATCH_MS) {
 		x->last_watch = now;
-		if (conn_gone(x->watch_fd)) {
+		if (conn_gone(x->watch)) {
 			x->aborted = 1;
 			return 1;	/* curl closes the upstream connection */
 		}
@@ -188,7 +187,7 @@ upstream_perform(struct upstream *u, struct upstream_call *c)
 	memset(&x, 0, sizeof(x));
 	x.c = c;
 	x.h = u->h;
-	x.watch_fd = u->watch_fd;
+	x.watch = u->watch;
 	x.last_tick = x.last_watch = mono_ms();
 	c->status = 0;
 	c->resp = NULL;

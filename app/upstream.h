@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 struct cfg;
+struct conn_watch;
 
 struct upstream;
 
@@ -20,13 +21,14 @@ struct upstream;
 struct upstream	*upstream_new(void);
 void		 upstream_free(struct upstream *);
 /*
- * Watch fd, the FastCGI connection of the request being served, during
- * every later call on u: about every 250 ms (conn_gone) and when the web
- * server dropped the request, the call ends at once as UP_ABORTED and the
- * upstream connection is closed, streaming or not, before or after the
- * first byte.  -1 stops watching.  The worker sets it per request.
+ * Watch w, the connection of the request being served, during every later
+ * call on u: about every 500 ms (conn_gone); once the client or the web
+ * server dropped the request the call ends as UP_ABORTED and the upstream
+ * connection is closed, streaming or not, before or after the first byte.
+ * NULL stops watching.  The worker sets it per request; w stays the
+ * caller's and must outlive the calls.
  */
-void		 upstream_watch(struct upstream *, int fd);
+void		 upstream_watch(struct upstream *, const struct conn_watch *);
 
 enum upstream_result {
 	UP_OK = 0,		/* an HTTP answer came (any status) */

@@ -152,6 +152,7 @@ request_log(const struct req *r)
 static void
 serve_one(struct server *srv, FCGX_Request *fr, int over)
 {
+	struct conn_watch cw;
 	struct req	 r;
 	char		 pathbuf[2048];
 	const char	*uri;
@@ -200,14 +201,18 @@ serve_one(struct server *srv, FCGX_Request *fr, int over)
 		    "invalid_request", "The request body is shorter than its "
 		    "Content-Length.");
 	else {
+		conn_watch_init(&cw, fr->ipcFd,
+		    FCGX_GetParam("SERVER_ADDR", fr->envp),
+		    FCGX_GetParam("SERVER_PORT", fr->envp), r.remote_addr,
+		    FCGX_GetParam("REMOTE_PORT", fr->envp));
 		if (srv->upstream != NULL)
-			upstream_watch(srv->upstream, fr->ipcFd);
+			upstream_watch(srv->upstream, &cw);
 		dispatch(&r);
 		if (srv->upstream != NULL)
-			upstream_watch(srv->upstream, -1);
+			upstream_watch(srv->upstream, NULL);
 	}
 	if (!r.opened) {
-		if (conn_gone(fr->ipcFd))
+		if (conn_fd_gone(fr->ipcFd))
 			r.broken = 1;	/* nobody to answer */
 		else
 			resp_error(&r, 500, "server_error", "internal_error",
