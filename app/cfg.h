@@ -28,6 +28,9 @@ struct cfg {
 	long long	 workers;
 	long long	 max_requests;
 	long long	 threads;	/* request slots per worker process */
+	char		*pm;		/* serve: "static" | "dynamic" */
+	long long	 pm_min_spare_workers;	/* dynamic: idle workers kept */
+	long long	 pm_max_spare_workers;	/* dynamic: idle beyond: stop */
 	long long	 shutdown_grace_seconds;	/* drain on SIGTERM */
 	char		*user;
 	char		*log_level;

@@ -9,6 +9,7 @@
 #ifndef QR_REQ_H
 #define QR_REQ_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -37,16 +38,29 @@ struct sink {
 	void	*ctx;
 };
 
+enum load_state {
+	LOAD_EMPTY = 0,		/* no process in this slot */
+	LOAD_STARTING,		/* forked, threads not up yet */
+	LOAD_SERVING,
+	LOAD_STOPPING		/* draining: accepts no more */
+};
+
 /*
  * A worker process's load, shared by its threads (atomics, no lock):
  * what /health/deep reports and what admission control decides on.
+ * Under `serve` every worker's struct lives in one shared memory segment
+ * the master made before forking, so the master (dynamic mode) and any
+ * worker's /health/deep see the whole pool.
  */
 struct load {
+	atomic_int		 pid;
+	atomic_int		 state;		/* enum load_state */
 	atomic_int		 in_flight;	/* requests being served now */
-	int			 capacity;	/* request slots (cfg threads) */
-	int			 threads;	/* slots + reserve for probes */
+	atomic_int		 capacity;	/* request slots (cfg threads) */
+	atomic_int		 threads;	/* slots + reserve for probes */
 	atomic_ulong		 served;	/* requests answered */
 	atomic_ulong		 refused;	/* 503s for lack of a slot */
+	int64_t			 started_ms;	/* wall clock */
 };
 
 /*
@@ -65,6 +79,14 @@ struct server {
 	int64_t			 started_ms;
 	unsigned long		 served;
 	struct load		*load;		/* NULL outside a worker */
+	struct load		*pool;		/* serve: every worker, or NULL */
+	int			 npool;
+	/*
+	 * The refresh lease names a process; the process's threads take
+	 * this lock around taking it and refreshing, so one thread refreshes
+	 * and the others then see fresh tokens.  NULL: single-threaded.
+	 */
+	pthread_mutex_t		*refresh_lock;
 };
 
 struct req {

@@ -298,7 +298,9 @@ struct worker {
 	int			 fd;
 	struct server		 base;	/* store + key, shared */
 	pthread_mutex_t		 lock;	/* guards reopening base */
-	struct load		 load;
+	pthread_mutex_t		 refresh_lock;	/* see struct server */
+	struct load		 own;	/* the load, unless the pool's */
+	struct load		*load;
 	atomic_int		 stop;
 	atomic_ulong		 accepted;
 	struct wthread		*t;
@@ -331,7 +333,7 @@ thread_sync(struct wthread *t)
 	pthread_mutex_unlock(&w->lock);
 	t->srv.upstream = up;
 	t->srv.served = served;
-	t->srv.load = &w->load;
+	t->srv.load = w->load;
 }
 
 static void *
@@ -359,11 +361,11 @@ thread_main(void *arg)
 			continue;
 		}
 		atomic_store(&t->busy, 1);
-		n = atomic_fetch_add(&w->load.in_flight, 1) + 1;
+		n = atomic_fetch_add(&w->load->in_flight, 1) + 1;
 		thread_sync(t);
-		serve_one(&t->srv, &fr, n > w->load.capacity);
+		serve_one(&t->srv, &fr, n > atomic_load(&w->load->capacity));
 		FCGX_Finish_r(&fr);
-		atomic_fetch_sub(&w->load.in_flight, 1);
+		atomic_fetch_sub(&w->load->in_flight, 1);
 		atomic_store(&t->busy, 0);
 		if (w->cfg->max_requests > 0 &&
 		    atomic_fetch_add(&w->accepted, 1) + 1 >=
@@ -391,7 +393,7 @@ threads_start(struct worker *w)
 		w->t[i].w = w;
 		w->t[i].srv = w->base;
 		w->t[i].srv.upstream = NULL;
-		w->t[i].srv.load = &w->load;
+		w->t[i].srv.load = w->load;
 		if (pthread_create(&w->t[i].tid, &at, thread_main,
 		    &w->t[i]) != 0) {
 			log_err("worker: cannot start thread %d of %d: %s; "
@@ -436,13 +438,13 @@ threads_stop(struct worker *w)
 		if (mono_ms() > deadline) {
 			log_warn("worker: %d requests still running after "
 			    "shutdown_grace_seconds (%lld); stopping anyway",
-			    atomic_load(&w->load.in_flight),
+			    atomic_load(&w->load->in_flight),
 			    w->cfg->shutdown_grace_seconds);
 			return 0;
 		}
-		if (!logged && atomic_load(&w->load.in_flight) > 0) {
+		if (!logged && atomic_load(&w->load->in_flight) > 0) {
 			log_info("worker: draining %d requests",
-			    atomic_load(&w->load.in_flight));
+			    atomic_load(&w->load->in_flight));
 			logged = 1;
 		}
 		usleep(50 * 1000);
@@ -454,7 +456,7 @@ threads_stop(struct worker *w)
 }
 
 int
-worker_run(const struct cfg *cfg, int fd)
+worker_run(const struct cfg *cfg, int fd, struct load *pool, int npool, int me)
 {
 	struct worker		 w;
 	struct sigaction	 sa;
@@ -467,10 +469,24 @@ worker_run(const struct cfg *cfg, int fd)
 	w.fd = fd;
 	w.base.cfg = cfg;
 	w.base.started_ms = now_ms();
-	w.base.load = &w.load;
-	w.load.capacity = (int)cfg->threads;
-	w.nt = w.load.threads = (int)cfg->threads + WORKER_RESERVE;
+	w.load = pool != NULL && me >= 0 && me < npool ? &pool[me] : &w.own;
+	w.base.load = w.load;
+	if (w.load != &w.own) {
+		w.base.pool = pool;
+		w.base.npool = npool;
+	}
+	atomic_store(&w.load->pid, (int)getpid());
+	atomic_store(&w.load->state, LOAD_STARTING);
+	atomic_store(&w.load->in_flight, 0);
+	atomic_store(&w.load->served, 0);
+	atomic_store(&w.load->refused, 0);
+	w.load->started_ms = w.base.started_ms;
+	w.nt = (int)cfg->threads + WORKER_RESERVE;
+	atomic_store(&w.load->capacity, (int)cfg->threads);
+	atomic_store(&w.load->threads, w.nt);
 	pthread_mutex_init(&w.lock, NULL);
+	pthread_mutex_init(&w.refresh_lock, NULL);
+	w.base.refresh_lock = &w.refresh_lock;
 	server_open(&w.base, cfg, "worker");
 	/* Once, before any thread: curl_global_init is not thread-safe. */
 	curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -497,6 +513,13 @@ worker_run(const struct cfg *cfg, int fd)
 	w.t = xcalloc((size_t)w.nt, sizeof(*w.t));
 	if ((w.nt = threads_start(&w)) == 0)
 		return 1;
+	if (w.nt < (int)cfg->threads + WORKER_RESERVE) {
+		/* Fewer threads: fewer slots, still WORKER_RESERVE spare. */
+		atomic_store(&w.load->capacity, w.nt > WORKER_RESERVE ?
+		    w.nt - WORKER_RESERVE : 1);
+		atomic_store(&w.load->threads, w.nt);
+	}
+	atomic_store(&w.load->state, LOAD_SERVING);
 	while (!atomic_load(&w.stop)) {
 		sig = sigtimedwait(&set, NULL, &ts);
 		if (sig == SIGHUP) {
@@ -506,6 +529,7 @@ worker_run(const struct cfg *cfg, int fd)
 		} else if (sig > 0)
 			break;		/* SIGTERM, SIGINT, SIGUSR1 */
 	}
+	atomic_store(&w.load->state, LOAD_STOPPING);
 	clean = threads_stop(&w);
 	if (!clean)
 		_exit(0);	/* threads still use the store: leave as is */
@@ -514,6 +538,7 @@ worker_run(const struct cfg *cfg, int fd)
 	free(w.t);
 	server_close(&w.base);
 	pthread_mutex_destroy(&w.lock);
+	pthread_mutex_destroy(&w.refresh_lock);
 	curl_global_cleanup();
 	return 0;
 }
