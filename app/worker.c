@@ -364,8 +364,13 @@ thread_main(void *arg)
 		n = atomic_fetch_add(&w->load->in_flight, 1) + 1;
 		thread_sync(t);
 		serve_one(&t->srv, &fr, n > atomic_load(&w->load->capacity));
-		FCGX_Finish_r(&fr);
+		/*
+		 * The slot is free before the answer's last bytes go out: a
+		 * client that sends its next request the moment this one
+		 * ends must find it free, not a 503.
+		 */
 		atomic_fetch_sub(&w->load->in_flight, 1);
+		FCGX_Finish_r(&fr);
 		atomic_store(&t->busy, 0);
 		if (w->cfg->max_requests > 0 &&
 		    atomic_fetch_add(&w->accepted, 1) + 1 >=
