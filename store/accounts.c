@@ -257,12 +257,12 @@ store_account_get_bare(struct store *st, const char *id, struct account **out)
 		return t.ret;
 	/* The list cache is exact while no commit happened since it was read. */
 	pthread_mutex_lock(&st->cache_lock);
-	if (st->cache != NULL && st->cache_txn == mdb_txn_id(t.txn)) {
+	if (st->cache != NULL && st->cache->txn == mdb_txn_id(t.txn)) {
 		txn_abort(&t);
 		rc = -ENOENT;
-		for (i = 0; i < st->ncache; i++)
-			if (strcmp(st->cache[i]->id, id) == 0) {
-				*out = account_dup(st->cache[i]);
+		for (i = 0; i < st->cache->n; i++)
+			if (strcmp(st->cache->l[i]->id, id) == 0) {
+				*out = account_dup(st->cache->l[i]);
 				rc = 0;
 				break;
 			}
@@ -333,38 +333,52 @@ account_dup(const struct account *a)
 	return c;
 }
 
-static struct account **
-list_dup(struct account **l, size_t n)
-{
-	struct account	**c = xcalloc(n + 1, sizeof(*c));
-	size_t		  i;
 
-	for (i = 0; i < n; i++)
-		c[i] = account_dup(l[i]);
-	return c;
+void
+snap_put(struct account_snap *s)
+{
+	if (s == NULL || atomic_fetch_sub(&s->refs, 1) != 1)
+		return;
+	account_list_free(s->l, s->n);
+	free(s);
 }
 
-static int
-account_list(struct store *st, struct account ***out, size_t *n, int usage)
+void
+store_account_snap_put(struct account_snap *s)
+{
+	snap_put(s);
+}
+
+struct account *
+account_copy(const struct account *a)
+{
+	return account_dup(a);
+}
+
+int
+store_account_snap_get(struct store *st, struct account_snap **snap,
+    struct account *const **out, size_t *n)
 {
 	struct txn	  t;
 	MDB_cursor	 *c;
 	MDB_val		  k, v;
 	struct account	**l = NULL, *a;
-	size_t		  cnt = 0, i, id;
+	struct account_snap *s, *old = NULL;
+	size_t		  cnt = 0, id;
 	int		  rc;
 
+	*snap = NULL;
 	*out = NULL;
 	*n = 0;
 	if (txn_begin(&t, st, true) != 0)
 		return t.ret;
 	id = mdb_txn_id(t.txn);
 	pthread_mutex_lock(&st->cache_lock);
-	if (st->cache != NULL && st->cache_txn == id) {
-		txn_abort(&t);
-		cnt = st->ncache;
-		l = list_dup(st->cache, cnt);
+	if (st->cache != NULL && st->cache->txn == id) {
+		s = st->cache;
+		atomic_fetch_add(&s->refs, 1);
 		pthread_mutex_unlock(&st->cache_lock);
+		txn_abort(&t);
 		goto done;
 	}
 	pthread_mutex_unlock(&st->cache_lock);
@@ -388,16 +402,44 @@ account_list(struct store *st, struct account ***out, size_t *n, int usage)
 	txn_abort(&t);
 	if (cnt > 1)
 		qsort(l, cnt, sizeof(*l), acct_cmp);
+	s = xcalloc(1, sizeof(*s));
+	atomic_init(&s->refs, 1);	/* the caller's */
+	s->l = l;
+	s->n = cnt;
+	s->txn = id;
 	pthread_mutex_lock(&st->cache_lock);
 	/* Another thread may have cached a newer list meanwhile: keep it. */
-	if (st->cache == NULL || st->cache_txn < id) {
-		account_list_free(st->cache, st->ncache);
-		st->cache = list_dup(l, cnt);
-		st->ncache = cnt;
-		st->cache_txn = id;
+	if (st->cache == NULL || st->cache->txn < id) {
+		old = st->cache;
+		atomic_fetch_add(&s->refs, 1);	/* the store's */
+		st->cache = s;
 	}
 	pthread_mutex_unlock(&st->cache_lock);
+	snap_put(old);
 done:
+	*snap = s;
+	*out = s->l;
+	*n = s->n;
+	return 0;
+}
+
+static int
+account_list(struct store *st, struct account ***out, size_t *n, int usage)
+{
+	struct account_snap	 *s;
+	struct account *const	 *sl;
+	struct account		**l;
+	size_t			  cnt, i;
+	int			  rc;
+
+	*out = NULL;
+	*n = 0;
+	if ((rc = store_account_snap_get(st, &s, &sl, &cnt)) != 0)
+		return rc;
+	l = xcalloc(cnt + 1, sizeof(*l));
+	for (i = 0; i < cnt; i++)
+		l[i] = account_dup(sl[i]);
+	snap_put(s);
 	for (i = 0; usage && i < cnt; i++)
 		fill_usage(st, l[i]);
 	*out = l;

@@ -208,7 +208,7 @@ store_close(struct store *st)
 	}
 	if (st->env != NULL)
 		mdb_env_close(st->env);
-	account_list_free(st->cache, st->ncache);
+	snap_put(st->cache);
 	pthread_mutex_destroy(&st->cache_lock);
 	free(st->dir);
 	free(st);

@@ -9,6 +9,7 @@
 #define QR_STORE_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include <json-c/json.h>
@@ -33,16 +34,25 @@ struct store {
 	MDB_dbi		 sdbi;
 	char		*dir;
 	/*
-	 * The accounts as last parsed, and the id of the read transaction
+	 * The accounts as last parsed, with the id of the read transaction
 	 * they were read in.  Every commit to the env makes a new id, so an
 	 * equal id means the records are byte for byte the same: no parse.
-	 * A worker's threads share the store: cache_lock guards the three.
+	 * Reference counted: threads borrow it (store_account_snap_get);
+	 * cache_lock guards the pointer and the count's first increment.
 	 */
 	pthread_mutex_t	  cache_lock;
-	struct account	**cache;
-	size_t		  ncache;
-	size_t		  cache_txn;
+	struct account_snap *cache;
 };
+
+struct account_snap {
+	atomic_int	  refs;
+	struct account	**l;
+	size_t		  n;
+	size_t		  txn;		/* mdb_txn_id it was read in */
+};
+
+/* Drop one reference; the last frees the list. */
+void	 snap_put(struct account_snap *);
 
 struct txn {
 	struct store	*st;

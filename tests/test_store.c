@@ -20,6 +20,15 @@ relabel(struct account *a, void *arg)
 	return 0;
 }
 
+static int
+relabel_back(struct account *a, void *arg)
+{
+	(void)arg;
+	free(a->label);
+	a->label = xstrdup("before");
+	return 0;
+}
+
 int
 main(void)
 {
@@ -88,6 +97,33 @@ main(void)
 		ok(an == 1 && strcmp(al[0]->label, "before") == 0,
 		    "listed (and cached)");
 		account_list_free(al, an);
+		{
+			struct account_snap	*s1, *s2, *s3;
+			struct account *const	*l1;
+			struct account *const	*l2;
+			struct account *const	*l3;
+			size_t			 n1, n2, n3;
+
+			is_int(0, store_account_snap_get(st, &s1, &l1, &n1),
+			    "borrow the list");
+			store_account_snap_get(st, &s2, &l2, &n2);
+			ok(s1 == s2 && l1 == l2 && n1 == 1 &&
+			    strcmp(l1[0]->label, "before") == 0,
+			    "borrowed twice without a commit: one shared list, "
+			    "no copy");
+			store_account_snap_put(s2);
+			store_account_update(st, "k1", relabel, NULL);
+			store_account_snap_get(st, &s3, &l3, &n3);
+			ok(s3 != s1 && n3 == 1 &&
+			    strcmp(l3[0]->label, "after") == 0,
+			    "after a commit: a new list");
+			ok(strcmp(l1[0]->label, "before") == 0,
+			    "the old borrowed list stays valid until put");
+			store_account_snap_put(s1);
+			store_account_snap_put(s3);
+			store_account_snap_put(NULL);
+			store_account_update(st, "k1", relabel_back, NULL);
+		}
 		is_int(0, store_account_update(st, "k1", relabel, NULL),
 		    "relabel");
 		store_account_list_bare(st, &al, &an);
