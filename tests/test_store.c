@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -139,6 +140,28 @@ main(void)
 		store_account_list_bare(st, &al, &an);
 		is_int(0, (long long)an, "a deleted account is gone from the list");
 		account_list_free(al, an);
+	}
+	/* Counter records round-trip any int64 (formatted by hand). */
+	{
+		static const int64_t deltas[] = { 0, 1, 9, 10, -1, -10,
+		    INT64_MAX, INT64_MIN + 1, 1234567890123LL };
+		int64_t	v = 0, want = 0;
+		size_t	i;
+		int	good = 1;
+
+		for (i = 0; i < sizeof(deltas) / sizeof(deltas[0]); i++) {
+			if (i > 0)
+				store_stats_incr(st, "ctr", -want, &v);
+			want = deltas[i];
+			if (store_stats_incr(st, "ctr", want, &v) != 0 ||
+			    v != want) {
+				diag("counter %lld read back as %lld",
+				    (long long)want, (long long)v);
+				good = 0;
+			}
+		}
+		ok(good, "counters: 0, 1, 9, 10, negatives, INT64_MAX, "
+		    "INT64_MIN+1 read back exactly");
 	}
 	store_close(st);
 
