@@ -299,7 +299,8 @@ wait_ms(struct relay *rl, int64_t ms)
 
 	while ((left = end - mono_ms()) > 0) {
 		usleep((useconds_t)(left > 1000 ? 1000 : left) * 1000);
-		if (on_tick(rl) != 0)
+		if (on_tick(rl) != 0 ||
+		    upstream_client_gone(rl->r->srv->upstream))
 			return -1;
 	}
 	return 0;

@@ -57,6 +57,12 @@ upstream_watch(struct upstream *u, const struct conn_watch *w)
 	u->watch = w;
 }
 
+int
+upstream_client_gone(const struct upstream *u)
+{
+	return u != NULL && u->watch != NULL && conn_gone(u->watch);
+}
+
 struct xfer {
 	struct upstream_call	*c;
 	CURL			*h;

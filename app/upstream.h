@@ -29,6 +29,11 @@ void		 upstream_free(struct upstream *);
  * caller's and must outlive the calls.
  */
 void		 upstream_watch(struct upstream *, const struct conn_watch *);
+/*
+ * Between calls (a wait before a retry, say): 1 when the watched client
+ * is gone (conn_gone), else 0; 0 too when nothing is watched or u is NULL.
+ */
+int		 upstream_client_gone(const struct upstream *);
 
 enum upstream_result {
 	UP_OK = 0,		/* an HTTP answer came (any status) */

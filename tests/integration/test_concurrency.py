@@ -243,6 +243,31 @@ def test(t):
     t.eq(200, r.status, "once the clients left, their slots serve again")
     del base
 
+    # -- a client that leaves while the pool waits out a rate limit --------
+    mock.call("POST", "/_mock/fail", {"path": "/v1/chat/completions",
+                                       "status": 429, "count": 1,
+                                       "headers": {"Retry-After": "20"}})
+    s = raw_request(gw.port, key, MODEL, False)
+
+    def in_flight():
+        r = gw.req("GET", "/health/deep", key=admin, timeout=10)
+        return ((r.json() or {}).get("worker") or {}).get(
+            "requests_in_flight", -1)
+    end = time.monotonic() + 10
+    while time.monotonic() < end and in_flight() < 2:
+        time.sleep(0.1)     # the request, and the probe itself
+    waiting = in_flight()
+    s.close()
+    left = time.monotonic()
+    while time.monotonic() - left < 10 and in_flight() > 1:
+        time.sleep(0.1)
+    t.ok(waiting == 2 and in_flight() == 1 and time.monotonic() - left < 5,
+         "a client that leaves while the pool waits out a 20 s rate limit "
+         "frees its slot within seconds",
+         f"in flight while waiting {waiting}, now {in_flight()}, after "
+         f"{time.monotonic() - left:.1f} s")
+    mock.call("POST", "/_mock/fail/clear")
+
     # -- lighttpd stopping its bin-path workers leaves nothing behind ------
     held = [raw_request(gw.port, key, HUNG, i % 2 == 1) for i in range(2)]
     hung.wait_open(2, 20)
