@@ -7,6 +7,7 @@ idle; a killed worker is replaced and fails only its own requests;
 SIGHUP replaces the workers while a stream in flight runs to its end.
 """
 import os
+import re
 import signal
 import threading
 import time
@@ -116,6 +117,25 @@ def test(t):
          "SIGHUP: every worker replaced", f"{before} -> {after}")
     t.eq([], wait_gone(before, 15), "the old workers exited")
     t.ok("config reloaded" in gw.logs(), "the log says so")
+
+    # -- a crash loop is respawned with a growing backoff ------------------
+    seen = set(live(gw, admin))
+    os.kill(min(seen), signal.SIGKILL)
+    for _ in range(4):
+        now = wait_for(lambda: set(live(gw, admin)) - seen, 15)
+        if not now:
+            break
+        pid = min(now)
+        seen.add(pid)
+        os.kill(pid, signal.SIGKILL)     # young: still a crash loop
+
+    waits = [int(m) for m in re.findall(r"respawning in (\d+) ms",
+                                         gw.logs())]
+    t.ok(len(waits) >= 4 and waits[-1] > waits[-4],
+         "workers that keep dying young are respawned with a growing "
+         "backoff", waits)
+    t.ok(wait_for(lambda: len(live(gw, admin)) == 2, 15),
+         "and the pool is whole again")
     mock.call("POST", "/_mock/config", {"stream_chunk_delay_ms": 0,
                                          "stream_words": None})
 
