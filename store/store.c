@@ -200,6 +200,8 @@ store_open(struct store **out, const char *dir, const struct store_opts *o,
 void
 store_close(struct store *st)
 {
+	size_t	i;
+
 	if (st == NULL)
 		return;
 	if (st->senv != NULL) {
@@ -209,6 +211,8 @@ store_close(struct store *st)
 	if (st->env != NULL)
 		mdb_env_close(st->env);
 	snap_put(st->cache);
+	for (i = 0; i < sizeof(st->kcache) / sizeof(st->kcache[0]); i++)
+		client_key_free(st->kcache[i].k);
 	pthread_mutex_destroy(&st->cache_lock);
 	free(st->dir);
 	free(st);

@@ -42,6 +42,17 @@ struct store {
 	 */
 	pthread_mutex_t	  cache_lock;
 	struct account_snap *cache;
+	/*
+	 * Client keys as last parsed (every authenticated request looks one
+	 * up), exact while the env's txn id is the one they were read in;
+	 * also under cache_lock.  Replaced round robin.
+	 */
+	struct key_cached {
+		size_t		 txn;		/* 0: empty */
+		unsigned char	 hash[STORE_HASH_LEN];
+		struct client_key *k;
+	}		  kcache[8];
+	unsigned int	  kcache_next;
 };
 
 struct account_snap {
