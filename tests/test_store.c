@@ -74,6 +74,13 @@ main(void)
 	    l[0]->last_used_ms == 6000 && l[0]->requests == 2,
 	    "list sorted, with counters from the stats env");
 	client_key_list_free(l, n);
+	is_int(0, store_key_find(st, h1, &k), "find alice (now cached)");
+	client_key_free(k);
+	is_int(0, store_key_find(st, h1, &k), "find alice again, from the "
+	    "cache");
+	ok(k != NULL && strcmp(k->name, "alice") == 0 && !k->admin &&
+	    k->created_ms == 1000, "the cached copy is the record");
+	client_key_free(k);
 	is_int(0, store_key_revoke(st, "alice"), "revoke");
 	is_int(-ENOENT, store_key_revoke(st, "alice"), "revoke twice");
 	is_int(-ENOENT, store_key_find(st, h1, &k), "revoked key is gone");
