@@ -81,14 +81,38 @@ account_limit_message(char *buf, size_t sz, size_t count, long long max)
 }
 
 int
-account_serves(const struct account *a, const char *model)
+model_id_valid(const char *s, size_t len)
 {
 	size_t	i;
 
-	if (a->models == NULL || a->models[0] == NULL)
+	if (s == NULL || len == 0 || len > MODEL_ID_MAX || strlen(s) != len)
+		return 0;
+	for (i = 0; i < len; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return 0;
+	return 1;
+}
+
+char *const *
+account_models(const struct account *a)
+{
+	static char *const none[] = { NULL };
+
+	if (!a->models_pinned && a->catalog != NULL && a->catalog[0] != NULL)
+		return a->catalog;
+	return a->models != NULL ? a->models : none;
+}
+
+int
+account_serves(const struct account *a, const char *model)
+{
+	char *const	*m = account_models(a);
+	size_t		 i;
+
+	if (m[0] == NULL)
 		return 1;
-	for (i = 0; a->models[i] != NULL; i++)
-		if (strcmp(a->models[i], model) == 0)
+	for (i = 0; m[i] != NULL; i++)
+		if (strcmp(m[i], model) == 0)
 			return 1;
 	return 0;
 }
@@ -124,6 +148,7 @@ account_create(struct store *st, const struct cfg *c,
 		a.provider = (char *)(uintptr_t)in->provider;
 		a.label = (char *)(uintptr_t)(in->label != NULL ? in->label : "");
 		a.models = xcalloc(n + 1, sizeof(char *));
+		a.models_pinned = in->models != NULL;
 		for (i = 0; i < n; i++)
 			a.models[i] = (char *)(uintptr_t)models[i];
 		a.access_sealed = account_seal(key, a.id, in->access);
@@ -169,10 +194,24 @@ account_json(const struct account *a, const struct mark *m, size_t nm)
 	json_object_object_add(o, "status_reason",
 	    str_or_null(a->status_reason));
 	arr = json_object_new_array();
-	for (i = 0; a->models != NULL && a->models[i] != NULL; i++)
+	for (i = 0; account_models(a)[i] != NULL; i++)
 		json_object_array_add(arr,
-		    json_object_new_string(a->models[i]));
+		    json_object_new_string(account_models(a)[i]));
 	json_object_object_add(o, "models", arr);
+	json_object_object_add(o, "models_source", json_object_new_string(
+	    a->models_pinned ? "operator" : a->catalog != NULL &&
+	    a->catalog[0] != NULL ? "catalog" : "preset"));
+	arr = NULL;
+	if (a->catalog != NULL) {
+		arr = json_object_new_array();
+		for (i = 0; a->catalog[i] != NULL; i++)
+			json_object_array_add(arr,
+			    json_object_new_string(a->catalog[i]));
+	}
+	json_object_object_add(o, "catalog", arr);
+	json_object_object_add(o, "catalog_at",
+	    json_object_new_int64(a->catalog_at));
+	json_object_object_add(o, "catalog_error", str_or_null(a->catalog_error));
 	json_object_object_add(o, "base_url", str_or_null(a->base_url));
 	json_object_object_add(o, "expires_at",
 	    json_object_new_int64(a->expires_at));

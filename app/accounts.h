@@ -17,6 +17,9 @@ struct mark;
 struct json_object;
 
 #define SEAL_KEY_FILE	"seal.key"
+/* Bytes of a model id, wherever one is accepted (chat, embeddings,
+   --models, the admin API, a fetched catalog, GET /v1/models/{id}). */
+#define MODEL_ID_MAX	200
 
 /*
  * Load <state_dir>/seal.key.  It is created (0600) only while the store
@@ -72,6 +75,19 @@ struct json_object *account_json(const struct account *,
  */
 int	 accounts_list_json(struct store *, struct json_object **out);
 
+/*
+ * The models an account serves: the operator's --models when pinned,
+ * else the upstream's catalog when one was fetched and is not empty, else
+ * the preset's defaults stored at creation.  NULL-terminated, owned by
+ * the account; empty means any model.
+ */
+char *const *account_models(const struct account *);
+/*
+ * Is s (len bytes, as the JSON string said) a model id we accept?  1 to
+ * MODEL_ID_MAX bytes, no NUL or other control byte; anything else (/, :,
+ * @, spaces, UTF-8) is the provider's business.
+ */
+int	 model_id_valid(const char *s, size_t len);
 /* Does the account serve this model?  (An empty list serves any.) */
 int	 account_serves(const struct account *, const char *model);
 

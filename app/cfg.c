@@ -444,6 +444,12 @@ cfg_load(struct cfg *c, const char *path, char *err, size_t errlen)
 		if (set_text(c, k, v, err, errlen) != 0)
 			return -1;
 	}
+	c->strategy = strcmp(c->account_selection_strategy, "round-robin") == 0 ?
+	    STRAT_ROUND_ROBIN :
+	    strcmp(c->account_selection_strategy, "least-used") == 0 ?
+	    STRAT_LEAST_USED :
+	    strcmp(c->account_selection_strategy, "hybrid") == 0 ?
+	    STRAT_HYBRID : STRAT_STICKY;
 	if (c->exponential_backoff_base_ms > c->exponential_backoff_max_ms) {
 		errf(err, errlen, "exponential_backoff_base_ms: larger than "
 		    "exponential_backoff_max_ms");

@@ -16,6 +16,14 @@
 
 #define CFG_DEFAULT_PATH	"/etc/qwenrelay/qwenrelay.json"
 
+/* account_selection_strategy, resolved once at load. */
+enum select_strategy {
+	STRAT_STICKY,
+	STRAT_ROUND_ROBIN,
+	STRAT_LEAST_USED,
+	STRAT_HYBRID
+};
+
 struct cfg_alias {
 	char	*from;
 	char	*to;
@@ -49,6 +57,7 @@ struct cfg {
 	struct cfg_alias *model_aliases;	/* ends with from == NULL */
 	/* rotation */
 	char		*account_selection_strategy;
+	enum select_strategy strategy;		/* the same, as an enum */
 	long long	 hybrid_rotate_requests;
 	bool		 switch_on_first_rate_limit;
 	long long	 retry_same_account_threshold_seconds;

@@ -24,6 +24,7 @@
 #include <json-c/json.h>
 
 #include "accounts.h"
+#include "catalog.h"
 #include "cfg.h"
 #include "cli.h"
 #include "oauth.h"
@@ -31,6 +32,7 @@
 #include "refresh.h"
 #include "req.h"
 #include "store.h"
+#include "upstream.h"
 #include "util.h"
 #include "xmalloc.h"
 
@@ -54,6 +56,8 @@ accounts_usage(void)
 	    "       qwenrelay accounts list [--json]\n"
 	    "       qwenrelay accounts show ID\n"
 	    "       qwenrelay accounts remove|enable|disable ID\n"
+	    "       qwenrelay accounts refresh-models ID   (fetch its "
+	    "upstream's GET /models)\n"
 	    "       qwenrelay accounts import [FILE]   (default "
 	    "$QWEN_HOME/oauth_creds.json or ~/.qwen/oauth_creds.json)\n");
 	return 2;
@@ -410,6 +414,42 @@ accounts_show(const struct cfg *cfg, const char *id)
 	return 0;
 }
 
+/* accounts refresh-models ID: fetch and store the catalog, say what came. */
+static int
+accounts_refresh_models(const struct cfg *cfg, const char *id)
+{
+	struct server	 srv;
+	struct account	*a = NULL;
+	size_t		 n, i;
+	char		 err[512];
+	int		 rc;
+
+	if (open_server(cfg, &srv) != 0)
+		return 1;
+	fprintf(stderr, "Fetching the model catalog of %s (GET /models)...\n",
+	    id);
+	rc = catalog_refresh(&srv, id, &n, err, sizeof(err));
+	if (rc == -ENOENT)
+		fprintf(stderr, "qwenrelay: no account %s (see qwenrelay "
+		    "accounts list)\n", id);
+	else if (rc != 0)
+		fprintf(stderr, "qwenrelay: the catalog could not be fetched: "
+		    "%s.\nThe account keeps serving what it served; check its "
+		    "base URL and key, then try again.\n", err);
+	else if (store_account_get_bare(srv.st, id, &a) == 0) {
+		for (i = 0; a->catalog != NULL && a->catalog[i] != NULL; i++)
+			printf("%s\n", a->catalog[i]);
+		fprintf(stderr, "Catalog: %zu model%s.%s\n", n, n == 1 ? "" :
+		    "s", a->models_pinned ? " The account's --models still "
+		    "decide what it serves." : "");
+		account_free(a);
+	}
+	upstream_free(srv.upstream);
+	srv.upstream = NULL;
+	close_server(&srv);
+	return rc == 0 ? 0 : 1;
+}
+
 static int
 set_status_fn(struct account *a, void *arg)
 {
@@ -614,6 +654,8 @@ cli_accounts(const struct cfg *cfg, int argc, char **argv)
 	}
 	if (strcmp(argv[0], "show") == 0)
 		return accounts_show(cfg, arg);
+	if (strcmp(argv[0], "refresh-models") == 0)
+		return accounts_refresh_models(cfg, arg);
 	if (strcmp(argv[0], "remove") == 0 || strcmp(argv[0], "enable") == 0 ||
 	    strcmp(argv[0], "disable") == 0)
 		return accounts_set(cfg, argv[0], arg);
@@ -646,8 +688,7 @@ cli_refresh(const struct cfg *cfg, int argc, char **argv)
 	}
 	for (i = 0; i < n; i++) {
 		p = provider_find(l[i]->provider);
-		if (p == NULL || !p->oauth ||
-		    strcmp(l[i]->status, "active") != 0)
+		if (p == NULL || !p->oauth || l[i]->state != ACCT_ACTIVE)
 			continue;
 		before = l[i]->expires_at;
 		rc = refresh_ensure(&srv, l[i]->id, all, &access, err,
@@ -671,6 +712,11 @@ cli_refresh(const struct cfg *cfg, int argc, char **argv)
 		account_free(a);
 	}
 	account_list_free(l, n);
+	/* Where no keeper runs (lighttpd, mod_fcgid), cron does its work. */
+	if ((rc = catalog_keeper_pass(&srv)) > 0)
+		printf("model catalogs refreshed: %d\n", rc);
+	upstream_free(srv.upstream);
+	srv.upstream = NULL;
 	close_server(&srv);
 	return failed ? 1 : 0;
 }

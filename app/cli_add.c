@@ -17,10 +17,13 @@
 #include <unistd.h>
 
 #include "accounts.h"
+#include "catalog.h"
 #include "cfg.h"
 #include "cli.h"
 #include "provider.h"
+#include "req.h"
 #include "store.h"
+#include "upstream.h"
 #include "util.h"
 #include "xmalloc.h"
 
@@ -79,6 +82,13 @@ split_models(const char *s)
 			tok++;
 		if (*tok == '\0')
 			continue;
+		if (!model_id_valid(tok, strlen(tok))) {
+			for (n = 0; l != NULL && l[n] != NULL; n++)
+				free(l[n]);
+			free(l);
+			free(dup);
+			return NULL;
+		}
 		l = xrealloc(l, (n + 2) * sizeof(*l));
 		l[n++] = xstrdup(tok);
 		l[n] = NULL;
@@ -96,6 +106,39 @@ key_ok(const char *k)
 		if ((unsigned char)k[i] <= ' ' || (unsigned char)k[i] > '~')
 			return 0;
 	return i > 0 && i <= API_KEY_MAX;
+}
+
+/*
+ * The new account's model catalog, fetched now; a failure is reported and
+ * kept in the record, never fatal (the keeper and `accounts
+ * refresh-models` try again).
+ */
+static void
+add_catalog(const struct cfg *cfg, struct store *st,
+    const unsigned char key[CRYPTO_SEAL_KEY_LEN], const char *id)
+{
+	struct server	srv;
+	size_t		n;
+	char		err[512];
+
+	memset(&srv, 0, sizeof(srv));
+	srv.cfg = cfg;
+	srv.st = st;
+	memcpy(srv.seal_key, key, sizeof(srv.seal_key));
+	srv.have_key = 1;
+	fprintf(stderr, "Fetching the model catalog (GET /models)...\n");
+	if (catalog_refresh(&srv, id, &n, err, sizeof(err)) == 0)
+		fprintf(stderr, "Catalog: %zu model%s (see 'qwenrelay accounts "
+		    "show %s').\n", n, n == 1 ? "" : "s", id);
+	else
+		fprintf(stderr, "The model catalog could not be fetched: %s.\n"
+		    "The account serves %s until 'qwenrelay accounts "
+		    "refresh-models %s' succeeds (the pool's keeper retries "
+		    "too); or pin its models with --models.\n", err,
+		    "its preset's models (any model when the preset has "
+		    "none)", id);
+	upstream_free(srv.upstream);
+	xwipe(srv.seal_key, sizeof(srv.seal_key));
 }
 
 int
@@ -147,7 +190,9 @@ cli_accounts_add(const struct cfg *cfg, int argc, char **argv)
 	}
 	if (models != NULL && ((ml = split_models(models)) == NULL)) {
 		fprintf(stderr, "qwenrelay: --models: give model names "
-		    "separated by commas\n");
+		    "(at most %d bytes each, no control characters) "
+		    "separated by commas\n",
+		    MODEL_ID_MAX);
 		return 2;
 	}
 
@@ -188,6 +233,8 @@ cli_accounts_add(const struct cfg *cfg, int argc, char **argv)
 	an.access = apikey;
 	an.base_url = base;
 	rc = account_create(st, cfg, key, &an, id, dup, &count);
+	if (rc == 0 && ml == NULL)
+		add_catalog(cfg, st, key, id);
 	xwipe(key, sizeof(key));
 	store_close(st);
 	if (rc == -EEXIST) {

@@ -20,6 +20,7 @@
 #include "cfg.h"
 #include "keeper.h"
 #include "log.h"
+#include "catalog.h"
 #include "provider.h"
 #include "refresh.h"
 #include "req.h"
@@ -51,6 +52,7 @@ keeper_pass(struct server *srv)
 
 	store_reader_check(srv->st);
 	store_login_purge(srv->st, now);
+	catalog_keeper_pass(srv);
 	if (!c->proactive_token_refresh || !srv->have_key)
 		return 0;
 	if (store_account_list(srv->st, &l, &n) != 0)
@@ -58,7 +60,7 @@ keeper_pass(struct server *srv)
 	for (i = 0; i < n && !keeper_stop; i++) {
 		p = provider_find(l[i]->provider);
 		if (p == NULL || !p->oauth ||
-		    strcmp(l[i]->status, "active") != 0 ||
+		    l[i]->state != ACCT_ACTIVE ||
 		    l[i]->expires_at == 0 || l[i]->expires_at - now >= buf)
 			continue;
 		rc = refresh_ensure(srv, l[i]->id, 0, &access, err,

@@ -1,24 +1,21 @@
 /*
- * relay.c: the gateway's main path.
+ * relay.c: the gateway's main path, the I/O half.
  *
  *   pick an account -> make sure its token is fresh -> send -> classify
+ *   -> relay_decide() -> do what it said
  *
- * and around that the rotation rules of DESIGN.md: a 429 or quota answer
- * that arrives before any byte went to the client marks the account for
- * that model (shared by every worker through the store) and the request
- * moves on; short waits are waited out on the same account; when every
- * account is limited we wait up to max_rate_limit_wait_seconds, then say
- * 429 with Retry-After.  Once bytes went to the client, no retry.
+ * Every choice (deliver, wait and retry, refresh, park and move on, wait
+ * for a parked account, fail) is relay_decide()'s (relay_decide.c, pure,
+ * table-tested); what differs between providers is their table's
+ * (provider.h).  This file selects, sends, streams, waits, parks, counts
+ * and writes the answers.  Once bytes went to the client, no retry.
  */
 #include "config.h"
 
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -36,177 +33,24 @@
 #include "util.h"
 #include "xmalloc.h"
 
-#define QWEN_OUTPUT_LIMIT	65536
-#define QWEN_USER_AGENT		"QwenCode/0.15.10 (linux; x64)"
 #define MAX_RESPONSE		(64u << 20)
 #define MAX_ATTEMPTS		32
-#define SSE_LINE_MAX		(1u << 20)
+#define SSE_EVENT_MAX		(1u << 20)
 
 struct relay {
 	struct req		*r;
 	enum relay_kind		 kind;
 	const char		*model;
+	struct client_wants	 wants;		/* what the client's body asked */
 	int			 stream;
 	int64_t			 last_write;	/* mono ms of the last byte to the client */
 	int			 data_sent;	/* upstream bytes reached the client */
-	char			*line;		/* SSE line being assembled */
-	size_t			 linelen;
+	char			*ev;		/* SSE event being assembled */
+	size_t			 evlen, evcap;
+	size_t			 linestart;	/* offset of the current line in ev */
 	int64_t			 prompt_tokens;
 	int64_t			 completion_tokens;
 };
-
-/* ---- body adjustments ---- */
-
-static const char *
-text_of(json_object *content, char **owned)
-{
-	size_t		 i, n;
-	json_object	*part, *t;
-	char		*acc = NULL;
-
-	*owned = NULL;
-	if (json_object_is_type(content, json_type_string))
-		return json_object_get_string(content);
-	if (!json_object_is_type(content, json_type_array))
-		return "";
-	n = json_object_array_length(content);
-	for (i = 0; i < n; i++) {
-		part = json_object_array_get_idx(content, i);
-		if (!json_object_object_get_ex(part, "text", &t) ||
-		    !json_object_is_type(t, json_type_string))
-			continue;
-		char *next = xasprintf("%s%s%s", acc ? acc : "", acc ? "\n" : "",
-		    json_object_get_string(t));
-		free(acc);
-		acc = next;
-	}
-	*owned = acc;
-	return acc != NULL ? acc : "";
-}
-
-static int
-is_system(json_object *m)
-{
-	json_object	*role;
-
-	return json_object_object_get_ex(m, "role", &role) &&
-	    json_object_is_type(role, json_type_string) &&
-	    strcmp(json_object_get_string(role), "system") == 0;
-}
-
-void
-relay_adjust_qwen(json_object *body, int stream)
-{
-	json_object	*msgs, *nm, *m, *content = NULL, *sys, *part, *arr, *v;
-	size_t		 i, n;
-	char		*merged = NULL, *owned, *next;
-	const char	*caps[] = { "max_tokens", "max_completion_tokens" };
-
-	if (json_object_object_get_ex(body, "messages", &msgs) &&
-	    json_object_is_type(msgs, json_type_array)) {
-		/* Every system message's text, merged into one that leads. */
-		n = json_object_array_length(msgs);
-		for (i = 0; i < n; i++) {
-			m = json_object_array_get_idx(msgs, i);
-			if (!is_system(m))
-				continue;
-			json_object_object_get_ex(m, "content", &content);
-			const char *t = text_of(content, &owned);
-			next = xasprintf("%s%s%s", merged ? merged : "",
-			    merged && *t ? "\n\n" : "", t);
-			free(owned);
-			free(merged);
-			merged = next;
-		}
-		part = json_object_new_object();
-		json_object_object_add(part, "type", json_object_new_string("text"));
-		json_object_object_add(part, "text",
-		    json_object_new_string(merged != NULL ? merged : ""));
-		v = json_object_new_object();
-		json_object_object_add(v, "type", json_object_new_string("ephemeral"));
-		json_object_object_add(part, "cache_control", v);
-		arr = json_object_new_array();
-		json_object_array_add(arr, part);
-		sys = json_object_new_object();
-		json_object_object_add(sys, "role", json_object_new_string("system"));
-		json_object_object_add(sys, "content", arr);
-		nm = json_object_new_array();
-		json_object_array_add(nm, sys);
-		for (i = 0; i < n; i++) {
-			m = json_object_array_get_idx(msgs, i);
-			if (!is_system(m))
-				json_object_array_add(nm, json_object_get(m));
-		}
-		json_object_object_add(body, "messages", nm);
-		free(merged);
-	}
-	if (stream) {
-		json_object *so;
-		if (!json_object_object_get_ex(body, "stream_options", &so) ||
-		    !json_object_is_type(so, json_type_object)) {
-			so = json_object_new_object();
-			json_object_object_add(body, "stream_options", so);
-		}
-		json_object_object_add(so, "include_usage",
-		    json_object_new_boolean(1));
-	}
-	for (i = 0; i < sizeof(caps) / sizeof(caps[0]); i++)
-		if (json_object_object_get_ex(body, caps[i], &v) &&
-		    json_object_is_type(v, json_type_int) &&
-		    json_object_get_int64(v) > QWEN_OUTPUT_LIMIT)
-			json_object_object_add(body, caps[i],
-			    json_object_new_int(QWEN_OUTPUT_LIMIT));
-}
-
-/* ---- classification ---- */
-
-static int
-contains_ci(const char *h, const char *n)
-{
-	return h != NULL && strcasestr(h, n) != NULL;
-}
-
-enum relay_class
-relay_classify(long st, const char *body)
-{
-	json_object	*o = NULL, *e, *v;
-	const char	*code = NULL, *type = NULL, *msg = NULL;
-	int		 quota;
-	enum relay_class c;
-
-	if (st >= 200 && st < 300)
-		return RC_OK;
-	if (body != NULL && (o = json_tokener_parse(body)) != NULL &&
-	    json_object_object_get_ex(o, "error", &e)) {
-		if (json_object_is_type(e, json_type_object)) {
-			if (json_object_object_get_ex(e, "code", &v))
-				code = json_object_get_string(v);
-			if (json_object_object_get_ex(e, "type", &v))
-				type = json_object_get_string(v);
-			if (json_object_object_get_ex(e, "message", &v))
-				msg = json_object_get_string(v);
-		} else
-			msg = json_object_get_string(e);
-	}
-	quota = contains_ci(code, "insufficient_quota") ||
-	    contains_ci(code, "quota_exceeded") ||
-	    contains_ci(type, "insufficient_quota") ||
-	    contains_ci(type, "quota_exceeded") ||
-	    contains_ci(msg, "quota exceeded") ||
-	    contains_ci(msg, "allocated quota");
-	if (st == 429)
-		c = quota ? RC_QUOTA : RC_RATE;
-	else if (st == 403)
-		c = quota ? RC_QUOTA : RC_AUTH;
-	else if (st == 401)
-		c = RC_AUTH;
-	else if (st >= 500 || st == 408)
-		c = RC_FAULT;
-	else
-		c = RC_CLIENT;
-	json_object_put(o);
-	return c;
-}
 
 /* ---- writing to the client ---- */
 
@@ -241,36 +85,85 @@ sse_line(struct relay *rl, const char *p, size_t n)
 	free(s);
 }
 
+/* Bytes to the client; -1 when it is gone. */
+static int
+emit(struct relay *rl, const char *p, size_t n)
+{
+	if (n == 0)
+		return 0;
+	if (open_sse(rl) != 0 || resp_write(rl->r, p, n) != 0 ||
+	    resp_flush(rl->r) != 0)
+		return -1;
+	rl->data_sent = 1;
+	rl->last_write = mono_ms();
+	return 0;
+}
+
+/*
+ * One whole event is in rl->ev: count its usage, then relay it unless it
+ * is a usage-only chunk the client did not ask for.
+ */
+static int
+event_done(struct relay *rl)
+{
+	size_t	i, start = 0, n = rl->evlen;
+	int	rc = 0;
+
+	for (i = 0; i < n; i++)
+		if (rl->ev[i] == '\n') {
+			sse_line(rl, rl->ev + start, i - start);
+			start = i + 1;
+		}
+	if (start < n)
+		sse_line(rl, rl->ev + start, n - start);
+	if (!relay_drop_event(rl->ev, n, &rl->wants))
+		rc = emit(rl, rl->ev, n);
+	rl->evlen = rl->linestart = 0;
+	return rc;
+}
+
+static void
+ev_append(struct relay *rl, const char *p, size_t n)
+{
+	if (rl->evlen + n + 1 > rl->evcap) {
+		rl->evcap = (rl->evlen + n + 1) * 2;
+		rl->ev = xrealloc(rl->ev, rl->evcap);
+	}
+	memcpy(rl->ev + rl->evlen, p, n);
+	rl->evlen += n;
+	rl->ev[rl->evlen] = '\0';
+}
+
+/*
+ * A piece of a streamed 2xx body: assembled into events (ended by a blank
+ * line), each relayed whole.  An event too long to hold goes out as is.
+ */
 static int
 on_data(void *arg, const char *p, size_t n)
 {
 	struct relay	*rl = arg;
-	size_t		 i, start = 0;
+	const char	*nl, *end = p + n;
+	size_t		 len;
 
-	if (open_sse(rl) != 0 || resp_write(rl->r, p, n) != 0 ||
-	    resp_flush(rl->r) != 0)
-		return -1;		/* the client is gone: stop upstream now */
-	rl->data_sent = 1;
-	rl->last_write = mono_ms();
-	for (i = 0; i < n; i++) {
-		if (p[i] != '\n')
-			continue;
-		if (rl->linelen > 0) {
-			size_t add = i - start;
-			if (rl->linelen + add < SSE_LINE_MAX) {
-				rl->line = xrealloc(rl->line, rl->linelen + add + 1);
-				memcpy(rl->line + rl->linelen, p + start, add);
-				sse_line(rl, rl->line, rl->linelen + add);
-			}
-			rl->linelen = 0;
+	while (p < end) {
+		nl = memchr(p, '\n', (size_t)(end - p));
+		if (nl == NULL) {
+			ev_append(rl, p, (size_t)(end - p));
+			break;
+		}
+		ev_append(rl, p, (size_t)(nl - p) + 1);
+		p = nl + 1;
+		len = rl->evlen - rl->linestart;
+		if (len == 1 || (len == 2 && rl->ev[rl->linestart] == '\r')) {
+			if (event_done(rl) != 0)
+				return -1;	/* the client is gone: stop now */
 		} else
-			sse_line(rl, p + start, i - start);
-		start = i + 1;
+			rl->linestart = rl->evlen;
 	}
-	if (start < n && rl->linelen + (n - start) < SSE_LINE_MAX) {
-		rl->line = xrealloc(rl->line, rl->linelen + (n - start) + 1);
-		memcpy(rl->line + rl->linelen, p + start, n - start);
-		rl->linelen += n - start;
+	if (rl->evlen > SSE_EVENT_MAX) {
+		if (emit(rl, rl->ev, rl->evlen) != 0)
+			return -1;
+		rl->evlen = rl->linestart = 0;
 	}
 	return 0;
 }
@@ -314,7 +207,7 @@ struct attempt {
 };
 
 static char *
-build_body(struct relay *rl, const struct account *a)
+build_body(struct relay *rl, const struct provider *p)
 {
 	json_object	*b = NULL;
 	const char	*s;
@@ -323,8 +216,9 @@ build_body(struct relay *rl, const struct account *a)
 	if (json_object_deep_copy(rl->r->json, &b, NULL) != 0)
 		return NULL;
 	json_object_object_add(b, "model", json_object_new_string(rl->model));
-	if (strcmp(a->provider, "qwen-oauth") == 0 && rl->kind == RELAY_CHAT)
-		relay_adjust_qwen(b, rl->stream);
+	if (p->adjust_body != NULL)
+		p->adjust_body(b, rl->kind == RELAY_CHAT ? PCALL_CHAT :
+		    PCALL_EMBED, &rl->wants);
 	s = json_object_to_json_string_ext(b, JSON_C_TO_STRING_PLAIN |
 	    JSON_C_TO_STRING_NOSLASHESCAPE);
 	out = xstrdup(s);
@@ -333,14 +227,13 @@ build_body(struct relay *rl, const struct account *a)
 }
 
 static void
-attempt_run(struct relay *rl, const struct account *a, const char *token,
-    struct attempt *at)
+attempt_run(struct relay *rl, const struct account *a,
+    const struct provider *p, const char *token, struct attempt *at)
 {
 	const struct cfg	*cfg = rl->r->srv->cfg;
 	char			*url, *base, *body, *auth;
-	const char		*hdrs[10];
+	const char		*hdrs[16];
 	size_t			 nh = 0;
-	int			 qwen = strcmp(a->provider, "qwen-oauth") == 0;
 	char			 err[256];
 
 	memset(at, 0, sizeof(*at));
@@ -355,19 +248,13 @@ attempt_run(struct relay *rl, const struct account *a, const char *token,
 	url = xasprintf("%s/%s", base, rl->kind == RELAY_CHAT ?
 	    "chat/completions" : "embeddings");
 	free(base);
-	body = build_body(rl, a);
+	body = build_body(rl, p);
 	auth = xasprintf("Authorization: Bearer %s", token);
 	hdrs[nh++] = auth;
 	hdrs[nh++] = "Content-Type: application/json";
 	hdrs[nh++] = rl->stream ? "Accept: text/event-stream" :
 	    "Accept: application/json";
-	if (qwen) {
-		hdrs[nh++] = "User-Agent: " QWEN_USER_AGENT;
-		hdrs[nh++] = "X-DashScope-UserAgent: " QWEN_USER_AGENT;
-		hdrs[nh++] = "X-DashScope-CacheControl: enable";
-		hdrs[nh++] = "X-DashScope-AuthType: qwen-oauth";
-	} else
-		hdrs[nh++] = "User-Agent: qwenrelay/" PACKAGE_VERSION;
+	nh = p->add_headers(hdrs, nh, sizeof(hdrs) / sizeof(hdrs[0]) - 1);
 	hdrs[nh] = NULL;
 
 	at->call.url = url;
@@ -472,35 +359,6 @@ usage_from_body(struct relay *rl, const char *body)
 	if (json_object_object_get_ex(u, "completion_tokens", &v))
 		rl->completion_tokens = json_object_get_int64(v);
 	json_object_put(u);
-}
-
-/* Consecutive hits recorded on (account, model). */
-static int64_t
-mark_hits(struct server *srv, const char *acct, const char *model)
-{
-	struct mark	*m;
-	size_t		 n, i;
-	int64_t		 hits = 0;
-
-	if (store_mark_list(srv->st, &m, &n) != 0)
-		return 0;
-	for (i = 0; i < n; i++)
-		if (strcmp(m[i].account, acct) == 0 &&
-		    strcmp(m[i].model, model) == 0)
-			hits = m[i].hits;
-	mark_list_free(m, n);
-	return hits;
-}
-
-static int64_t
-backoff_ms(const struct cfg *c, int64_t hits)
-{
-	int64_t	ms = c->exponential_backoff_base_ms;
-
-	while (hits-- > 0 && ms < c->exponential_backoff_max_ms)
-		ms *= 2;
-	return ms < c->exponential_backoff_max_ms ? ms :
-	    c->exponential_backoff_max_ms;
 }
 
 static void
@@ -608,7 +466,10 @@ answer_success(struct relay *rl, struct attempt *at)
 	char	*conv;
 
 	if (rl->stream) {
-		/* Streamed already; an empty 2xx still needs headers. */
+		/* Streamed already, but for a last event without its blank
+		   line; an empty 2xx still needs headers. */
+		if (rl->evlen > 0)
+			event_done(rl);
 		open_sse(rl);
 		return;
 	}
@@ -639,14 +500,14 @@ embed_models(struct req *r)
 	if (store_account_list_bare(r->srv->st, &l, &n) != 0)
 		return NULL;
 	for (i = 0, k = 0; i < n; i++)
-		for (j = 0; l[i]->models[j] != NULL; j++)
+		for (j = 0; account_models(l[i])[j] != NULL; j++)
 			k++;
 	seen = xcalloc(k + 1, sizeof(*seen));
 	for (i = 0; i < n; i++) {
-		if (strcmp(l[i]->status, "active") != 0)
+		if (l[i]->state != ACCT_ACTIVE)
 			continue;
-		for (j = 0; l[i]->models[j] != NULL; j++) {
-			const char *m = l[i]->models[j];
+		for (j = 0; account_models(l[i])[j] != NULL; j++) {
+			const char *m = account_models(l[i])[j];
 			if (!provider_is_embed_model(provider_find(
 			    l[i]->provider), m))
 				continue;
@@ -666,39 +527,41 @@ embed_models(struct req *r)
 	return out;
 }
 
+/* Answer a failure the decision named. */
 static void
-no_account(struct relay *rl, const struct select_result *sr,
+fail(struct relay *rl, enum relay_fail f, const struct select_result *sr,
     int64_t waited_ms, const char *last_err)
 {
 	struct req	*r = rl->r;
 	char		 when[32], hdr[64];
 	int64_t		 wait;
+	char		*names;
 
-	if (sr->total == 0) {
+	switch (f) {
+	case FAIL_NO_ACCOUNTS:
 		resp_error(r, 503, "server_error", "no_accounts",
 		    "The pool has no accounts. Add one: 'qwenrelay accounts "
 		    "login' (Qwen) or 'qwenrelay accounts add --provider P' "
 		    "(API key).");
 		return;
-	}
-	if (sr->serving == 0 && rl->kind == RELAY_EMBED) {
-		char *names = embed_models(r);
-		resp_error(r, 400, "invalid_request_error", "model_not_found",
-		    "No active account serves embedding model '%.100s'. %s%s",
-		    rl->model, names != NULL ? "Models that can embed here: " :
-		    "No account serves an embedding model; add one with "
-		    "'qwenrelay accounts add ... --models NAME'.",
-		    names != NULL ? names : "");
-		free(names);
-		return;
-	}
-	if (sr->serving == 0) {
+	case FAIL_NOT_SERVED:
+		if (rl->kind == RELAY_EMBED) {
+			names = embed_models(r);
+			resp_error(r, 400, "invalid_request_error",
+			    "model_not_found", "No active account serves "
+			    "embedding model '%.100s'. %s%s", rl->model,
+			    names != NULL ? "Models that can embed here: " :
+			    "No account serves an embedding model; add one "
+			    "with 'qwenrelay accounts add ... --models NAME'.",
+			    names != NULL ? names : "");
+			free(names);
+			return;
+		}
 		resp_error(r, 404, "invalid_request_error", "model_not_found",
 		    "No active account serves model '%.100s'. See GET "
 		    "/v1/models for the models the pool serves.", rl->model);
 		return;
-	}
-	if (sr->limited > 0 && last_err == NULL) {
+	case FAIL_LIMITED:
 		wait = sr->earliest_reset - now_ms();
 		if (wait < 0)
 			wait = 0;
@@ -707,11 +570,24 @@ no_account(struct relay *rl, const struct select_result *sr,
 		    (long long)((wait + 999) / 1000));
 		resp_error_h(r, 429, hdr, "rate_limit_exceeded",
 		    "rate_limit_exceeded", "Every account that serves '%.100s' "
-		    "is rate limited or out of quota%s. The earliest resets at "
-		    "%s (in %llds); retry then, or add accounts.", rl->model,
+		    "is rate limited, out of quota or out of credit%s. The "
+		    "earliest resets at %s (in %llds); retry then, or add "
+		    "accounts.", rl->model,
 		    waited_ms > 0 ? " (after waiting)" : "", when,
 		    (long long)((wait + 999) / 1000));
 		return;
+	case FAIL_TIMEOUT:
+	case FAIL_UNREACHABLE:
+		resp_error(r, f == FAIL_TIMEOUT ? 504 : 502, "upstream_error",
+		    f == FAIL_TIMEOUT ? "upstream_timeout" :
+		    "upstream_unreachable", "%s%s.", f == FAIL_TIMEOUT ?
+		    "the provider timed out" : "the provider could not be "
+		    "reached", rl->data_sent ? " mid-answer" :
+		    " (after retries)");
+		return;
+	case FAIL_NONE:
+	case FAIL_UNUSABLE:
+		break;
 	}
 	resp_error(r, 503, "server_error", "no_usable_account",
 	    "No account could serve this request%s%s. Check 'qwenrelay "
@@ -719,32 +595,69 @@ no_account(struct relay *rl, const struct select_result *sr,
 	    "accounts login'.", last_err ? ": " : "", last_err ? last_err : "");
 }
 
+/* The class of an attempt that did not bring an HTTP answer. */
+static enum relay_class
+transport_class(enum upstream_result res)
+{
+	switch (res) {
+	case UP_OK:
+		return RC_OK;
+	case UP_ABORTED:
+		return RC_GONE;
+	case UP_TIMEOUT:
+		return RC_TIMEOUT;
+	case UP_CONNECT:
+	case UP_TOO_LARGE:
+	case UP_ERROR:
+		break;
+	}
+	return RC_UNREACHABLE;
+}
+
+/* What the client's body asked for, read before any adjustment. */
+static void
+read_wants(json_object *body, enum relay_kind kind, struct client_wants *w)
+{
+	json_object	*s, *so, *iu;
+
+	memset(w, 0, sizeof(*w));
+	w->stream = kind == RELAY_CHAT &&
+	    json_object_object_get_ex(body, "stream", &s) &&
+	    json_object_get_boolean(s);
+	w->include_usage = json_object_object_get_ex(body, "stream_options",
+	    &so) && json_object_is_type(so, json_type_object) &&
+	    json_object_object_get_ex(so, "include_usage", &iu) &&
+	    json_object_get_boolean(iu);
+}
+
 int
 relay_request(struct req *r, enum relay_kind kind, const char *model)
 {
 	const struct cfg	*cfg = r->srv->cfg;
+	const struct provider	*prov = NULL;
 	struct relay		 rl;
 	struct select_result	 sr;
+	struct relay_state	 st;
+	struct relay_step	 step;
 	struct attempt		 at;
 	struct account		*a = NULL;
 	char			 skip[MAX_ATTEMPTS][24], err[256];
 	char			*token = NULL;
 	const char		*last_err = NULL;
 	size_t			 nskip = 0;
-	int64_t			 waited = 0, until, hits, after;
+	int64_t			 waited = 0;
 	int			 faults = 0, attempts = 0, same_retries = 0;
-	int			 forced = 0, rc;
-	enum relay_class	 cls;
-	json_object		*s;
+	int			 refreshed = 0, rc;
 
 	memset(&rl, 0, sizeof(rl));
+	memset(&sr, 0, sizeof(sr));
+	memset(&at, 0, sizeof(at));
 	rl.r = r;
 	rl.kind = kind;
 	rl.model = model;
 	rl.last_write = mono_ms();
-	rl.stream = kind == RELAY_CHAT &&
-	    json_object_object_get_ex(r->json, "stream", &s) &&
-	    json_object_get_boolean(s);
+	read_wants(r->json, kind, &rl.wants);
+	rl.stream = rl.wants.stream;
 
 	if (r->srv->upstream == NULL)
 		r->srv->upstream = upstream_new();
@@ -756,80 +669,77 @@ relay_request(struct req *r, enum relay_kind kind, const char *model)
 	}
 
 	while (attempts++ < MAX_ATTEMPTS) {
+		memset(&st, 0, sizeof(st));
+		st.retry_after_ms = -1;
+		st.waited_ms = waited;
+		st.had_error = last_err != NULL;
 		if (a == NULL) {
 			rc = select_account(r->srv, model, skip, nskip, &sr);
-			if (rc == -ENOENT && sr.limited > 0 && last_err == NULL &&
-			    sr.limited + nskip >= sr.serving) {
-				int64_t w = sr.earliest_reset - now_ms();
-				if (w < 0)
-					w = 0;
-				if (waited + w <= cfg->max_rate_limit_wait_seconds
-				    * 1000) {
-					if (wait_ms(&rl, w + 50) != 0)
+			if (rc != 0 && rc != -ENOENT) {
+				resp_error(r, 503, "server_error",
+				    "store_error", "Cannot read the "
+				    "accounts: %s.", store_strerror(rc));
+				count(&rl, NULL, "no_account");
+				goto out;
+			}
+			if (rc == -ENOENT) {
+				st.cls = RC_NO_ACCOUNT;
+				st.total = sr.total;
+				st.serving = sr.serving;
+				st.limited = sr.limited;
+				st.skipped = sr.skipped;
+				st.reset_in_ms = sr.earliest_reset - now_ms();
+				step = relay_decide(cfg, &st);
+				if (step.act == ACT_WAIT_SELECT) {
+					if (wait_ms(&rl, step.wait_ms) != 0)
 						goto out;
-					waited += w + 50;
+					waited += step.wait_ms;
 					nskip = 0;	/* the parked ones are back */
 					continue;
 				}
-			}
-			if (rc != 0) {
-				if (rc == -ENOENT)
-					no_account(&rl, &sr, waited, last_err);
-				else
-					resp_error(r, 503, "server_error",
-					    "store_error", "Cannot read the "
-					    "accounts: %s.", store_strerror(rc));
+				fail(&rl, step.fail, &sr, waited, last_err);
 				count(&rl, NULL, "no_account");
 				goto out;
 			}
 			a = sr.acct;
+			prov = sr.prov != NULL ? sr.prov :
+			    provider_get(PROV_OPENAI_COMPAT);
 			same_retries = 0;
-			forced = 0;
+			refreshed = 0;
 		}
-		if (token == NULL) {
-			rc = refresh_ensure(r->srv, a->id, forced, &token, err,
-			    sizeof(err));
-			if (rc != 0) {
-				log_warn("account %s: %s", a->id, err);
-				last_err = "an account's token could not be "
-				    "refreshed";
-				goto next_account;
-			}
-		}
+		st.hits = sr.hits;
+		st.same_retries = same_retries;
+		st.refreshed = refreshed;
+		st.can_refresh = prov->refresh != NULL;
 
-		attempt_run(&rl, a, token, &at);
-		if (at.res == UP_ABORTED) {
-			log_info("client went away; upstream closed");
-			count(&rl, a->id, "client_gone");
-			upstream_call_done(&at.call);
-			goto out;
+		if (token == NULL && (rc = refresh_ensure(r->srv, a->id,
+		    refreshed, &token, err, sizeof(err))) != 0) {
+			log_warn("account %s: %s", a->id, err);
+			last_err = "an account's token could not be refreshed";
+			st.cls = RC_NO_TOKEN;
+		} else {
+			attempt_run(&rl, a, prov, token, &at);
+			st.cls = at.res == UP_OK ? prov->classify(at.call.status,
+			    at.call.resp) : transport_class(at.res);
+			if (at.res == UP_OK)
+				st.retry_after_ms = upstream_retry_after_ms(
+				    &at.call, now_ms());
+			else if (at.res != UP_ABORTED)
+				log_warn("account %s: upstream %s: %s", a->id,
+				    at.res == UP_TIMEOUT ? "timeout" : "error",
+				    at.call.errbuf);
+			if (st.cls == RC_FAULT || st.cls == RC_TIMEOUT ||
+			    st.cls == RC_UNREACHABLE)
+				faults++;
+			st.faults = faults;
+			st.data_sent = rl.data_sent;
+			count(&rl, a->id, relay_class_name(st.cls));
 		}
-		if (at.res != UP_OK) {
-			faults++;
-			last_err = at.res == UP_TIMEOUT ? "the provider timed "
-			    "out" : "the provider could not be reached";
-			log_warn("account %s: upstream %s: %s", a->id,
-			    at.res == UP_TIMEOUT ? "timeout" : "error",
-			    at.call.errbuf);
-			count(&rl, a->id, at.res == UP_TIMEOUT ? "timeout" :
-			    "upstream");
-			upstream_call_done(&at.call);
-			if (rl.data_sent || faults > cfg->upstream_retries) {
-				resp_error(r, at.res == UP_TIMEOUT ? 504 : 502,
-				    "upstream_error", at.res == UP_TIMEOUT ?
-				    "upstream_timeout" : "upstream_unreachable",
-				    "%s%s.", last_err, rl.data_sent ?
-				    " mid-answer" : " (after retries)");
-				goto out;
-			}
-			goto next_account;
-		}
+		step = relay_decide(cfg, &st);
 
-		cls = relay_classify(at.call.status, at.call.resp);
-		switch (cls) {
-		case RC_OK:
+		switch (step.act) {
+		case ACT_DELIVER:
 			answer_success(&rl, &at);
-			count(&rl, a->id, NULL);
 			/*
 			 * Success ends a run of hits: the next backoff starts
 			 * low.  The selection already read the marks.
@@ -838,71 +748,55 @@ relay_request(struct req *r, enum relay_kind kind, const char *model)
 				store_mark_clear(r->srv->st, a->id, model);
 			upstream_call_done(&at.call);
 			goto out;
-		case RC_CLIENT:
+		case ACT_RELAY_ERROR:
 			relay_upstream_error(&rl, &at);
-			count(&rl, a->id, "client");
 			upstream_call_done(&at.call);
 			goto out;
-		case RC_FAULT:
-			faults++;
-			count(&rl, a->id, "upstream");
-			last_err = "the provider failed";
-			if (faults > cfg->upstream_retries) {
-				relay_upstream_error(&rl, &at);
+		case ACT_STOP:
+			log_info("client went away; upstream closed");
+			upstream_call_done(&at.call);
+			goto out;
+		case ACT_FAIL:
+			if (st.cls != RC_NO_TOKEN)
 				upstream_call_done(&at.call);
+			fail(&rl, step.fail, &sr, waited, last_err);
+			goto out;
+		case ACT_WAIT_RETRY:
+			upstream_call_done(&at.call);
+			same_retries++;
+			if (wait_ms(&rl, step.wait_ms) != 0)
 				goto out;
-			}
+			waited += step.wait_ms;
+			continue;
+		case ACT_REFRESH_RETRY:
 			upstream_call_done(&at.call);
-			goto next_account;
-		case RC_AUTH:
-			count(&rl, a->id, "auth");
-			upstream_call_done(&at.call);
-			if (!forced && provider_find(a->provider) != NULL &&
-			    provider_find(a->provider)->oauth) {
-				/* Refresh once, retry once. */
-				forced = 1;
-				xfree_secret(token);
-				token = NULL;
-				continue;
-			}
-			park(&rl, a->id, now_ms() + 60000, 1, "auth");
-			last_err = "an account's credentials were rejected";
-			goto next_account;
-		case RC_RATE:
-		case RC_QUOTA: {
-			int quota = cls == RC_QUOTA;
-			count(&rl, a->id, quota ? "quota" : "rate_limit");
-			hits = mark_hits(r->srv, a->id, model);
-			after = upstream_retry_after_ms(&at.call, now_ms());
-			upstream_call_done(&at.call);
-			if (after < 0)
-				after = quota ?
-				    cfg->quota_cooldown_seconds * 1000 :
-				    backoff_ms(cfg, hits);
-			if (after <= cfg->retry_same_account_threshold_seconds *
-			    1000 && same_retries == 0) {
-				same_retries++;
-				if (wait_ms(&rl, after) != 0)
-					goto out;
-				waited += after;
-				continue;
-			}
-			if (!cfg->switch_on_first_rate_limit &&
-			    same_retries == 0 && !quota) {
-				int64_t b = backoff_ms(cfg, hits);
-				same_retries++;
-				if (wait_ms(&rl, b) != 0)
-					goto out;
-				waited += b;
-				continue;
-			}
-			until = now_ms() + after;
-			park(&rl, a->id, until, hits + 1, quota ? "quota" :
-			    "rate_limit");
-			goto next_account;
+			refreshed = 1;
+			xfree_secret(token);
+			token = NULL;
+			continue;
+		case ACT_PARK_NEXT:
+			if (st.cls != RC_NO_TOKEN)
+				upstream_call_done(&at.call);
+			park(&rl, a->id, now_ms() + step.park_ms, step.park_hits,
+			    step.reason);
+			if (st.cls == RC_AUTH)
+				last_err = "an account's credentials were "
+				    "rejected";
+			break;
+		case ACT_NEXT:
+			if (st.cls != RC_NO_TOKEN)
+				upstream_call_done(&at.call);
+			if (st.cls == RC_FAULT)
+				last_err = "the provider failed";
+			else if (st.cls == RC_TIMEOUT)
+				last_err = "the provider timed out";
+			else if (st.cls == RC_UNREACHABLE)
+				last_err = "the provider could not be reached";
+			break;
+		case ACT_WAIT_SELECT:
+			break;
 		}
-		}
-next_account:
+		/* The next account. */
 		if (nskip < MAX_ATTEMPTS)
 			snprintf(skip[nskip++], sizeof(skip[0]), "%s", a->id);
 		account_free(a);
@@ -917,6 +811,6 @@ out:
 	count_client(&rl);
 	account_free(a);
 	xfree_secret(token);
-	free(rl.line);
+	free(rl.ev);
 	return 0;
 }

@@ -106,7 +106,8 @@ struct req {
 	size_t			 body_len;
 	json_object		*json;		/* parsed body when the route wants it */
 
-	char			 param[128];	/* the {id} segment of the route */
+	char			 param[256];	/* the {id} of the route (a model id
+						   may have '/'; see route.h) */
 	struct client_key	*client;	/* authenticated key, or NULL */
 	int			 admin;
 

@@ -38,7 +38,8 @@ static const struct route routes[ROUTE__MAX] = {
 	    handle_embeddings },
 	[ROUTE_MODELS] = { "/v1/models", M_GET, AUTH_CLIENT, 0,
 	    handle_models },
-	[ROUTE_MODEL] = { "/v1/models/*", M_GET, AUTH_CLIENT, 0,
+	/* Model ids are the provider's: "qwen/qwen3-coder" is one id. */
+	[ROUTE_MODEL] = { "/v1/models/**", M_GET, AUTH_CLIENT, 0,
 	    handle_model },
 	[ROUTE_ADMIN_ACCOUNTS] = { "/admin/api/accounts", M_GET | M_POST,
 	    AUTH_ADMIN, 1, handle_admin_accounts },
@@ -96,8 +97,47 @@ route_path(const char *uri, const char *script, const char *pinfo,
 	return buf;
 }
 
-/* Match pattern against path; a "*" segment is copied into param. */
 static int
+hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * The rest of a path as an opaque id: %XX decoded (a server that passes
+ * the path undecoded, REQUEST_URI, and one that decodes it, PATH_INFO,
+ * give the same id, "qwen%2Fqwen3-coder" too).  A malformed escape, a
+ * control byte or a result over psz - 1 bytes is no match.
+ */
+static int
+rest_param(const char *p, char *param, size_t psz)
+{
+	size_t	n = 0;
+	int	hi, lo, c;
+
+	for (; *p != '\0'; p++) {
+		c = (unsigned char)*p;
+		if (c == '%') {
+			if ((hi = hexval(p[1])) < 0 || (lo = hexval(p[2])) < 0)
+				return 0;
+			c = hi * 16 + lo;
+			p += 2;
+		}
+		if (c < 0x20 || c == 0x7f || n + 1 >= psz)
+			return 0;
+		param[n++] = (char)c;
+	}
+	param[n] = '\0';
+	return n > 0;
+}
+
+int
 route_match(const char *pat, const char *path, char *param, size_t psz)
 {
 	const char	*star = strchr(pat, '*');
@@ -106,6 +146,9 @@ route_match(const char *pat, const char *path, char *param, size_t psz)
 	if (star == NULL)
 		return strcmp(pat, path) == 0;
 	pre = (size_t)(star - pat);
+	if (star[1] == '*')
+		return strncmp(pat, path, pre) == 0 &&
+		    rest_param(path + pre, param, psz);
 	suf = strlen(star + 1);
 	if (plen < pre + suf + 1 || strncmp(pat, path, pre) != 0 ||
 	    strcmp(path + plen - suf, star + 1) != 0)

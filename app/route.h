@@ -29,7 +29,10 @@ enum route_id {
 };
 
 struct route {
-	const char	*pattern;	/* "*" stands for one {id} segment */
+	const char	*pattern;	/* "*" stands for one {id} segment of
+					   A-Za-z0-9._-; a final "**" for the
+					   rest of the path, '/' included,
+					   percent-decoded (opaque ids) */
 	unsigned int	 methods;	/* enum http_method bits */
 	enum auth_level	 auth;
 	int		 json_body;	/* parse the body as a JSON object */
@@ -50,6 +53,15 @@ const char *route_path(const char *request_uri, const char *script_name,
  * never call upstream; the worker's reserve threads serve them.
  */
 int	route_always(const char *path);
+
+/*
+ * Does path match pattern (see struct route)?  Returns 1 with the {id}
+ * in param (psz bytes, NUL-terminated) when the pattern has one, else 0.
+ * "**": %XX decoded; a malformed escape, a control byte (decoded ones
+ * too) or an id over psz - 1 bytes is no match.
+ */
+int	route_match(const char *pattern, const char *path, char *param,
+	    size_t psz);
 
 /* Route, authenticate, validate and call the handler; always answers. */
 void	dispatch(struct req *);

@@ -1,5 +1,7 @@
 /*
- * select.c: the account selection strategies.
+ * select.c: the account selection strategies.  select_pick() decides
+ * from what it is given; select_account() reads the store for it and
+ * writes back the cursors it moved.
  */
 #include "config.h"
 
@@ -11,6 +13,7 @@
 
 #include "accounts.h"
 #include "cfg.h"
+#include "provider.h"
 #include "req.h"
 #include "select.h"
 #include "store.h"
@@ -42,59 +45,117 @@ marked_until(const struct mark *m, size_t nm, const char *id,
 	return 0;
 }
 
-/* Index in c[0..n) of the account with that id, or -1. */
+/* Index in cand[0..nc) of the account with that id, or -1. */
 static long
-find_id(struct account **c, size_t n, const char *id)
+find_cand(const struct select_in *in, const size_t *cand, size_t nc,
+    const char *id)
 {
 	size_t	i;
 
-	for (i = 0; i < n; i++)
-		if (strcmp(c[i]->id, id) == 0)
+	for (i = 0; i < nc; i++)
+		if (strcmp(in->accts[cand[i]]->id, id) == 0)
 			return (long)i;
 	return -1;
 }
 
 /*
- * Sticky: the account in meta "sticky" if usable, else the next usable
- * one after it in creation order (wrapping), which becomes current.
+ * Sticky (and hybrid, rotate > 0): the sticky account if it is a
+ * candidate and its run is not over, else the next candidate after it in
+ * creation order (wrapping).  Returns the index into cand.
  */
 static size_t
-pick_sticky(struct server *srv, struct account **all, size_t nall,
-    struct account **c, size_t n, int rotate_after)
+pick_sticky(const struct select_in *in, const size_t *cand, size_t nc,
+    long long rotate, struct select_out *out)
 {
-	char	cur[24] = "", key[32];
-	long	i, start = 0;
-	int64_t	count = 0;
+	const char	*cur = in->sticky != NULL ? in->sticky : "";
+	long		 ci;
+	size_t		 i, j, start = 0;
 
-	store_meta_get(srv->st, "sticky", cur, sizeof(cur));
-	if ((i = find_id(c, n, cur)) >= 0) {
-		if (rotate_after <= 0)
-			return (size_t)i;
-		snprintf(key, sizeof(key), "hybrid:%s", cur);
-		store_stats_incr(srv->st, key, 1, &count);
-		if (count <= rotate_after)
-			return (size_t)i;
-		store_stats_incr(srv->st, key, -count, NULL);
-		start = i + 1;
-	} else if ((i = find_id(all, nall, cur)) >= 0) {
-		/* The current one is limited: the next usable after it. */
-		size_t j;
-		for (j = 1; j <= nall; j++) {
-			long k = find_id(c, n, all[((size_t)i + j) % nall]->id);
+	if ((ci = find_cand(in, cand, nc, cur)) >= 0) {
+		if (rotate <= 0 || in->hybrid_count + 1 <= rotate)
+			return (size_t)ci;
+		start = (size_t)ci + 1;		/* its run is over */
+	} else {
+		/* The current one cannot serve: the next one after it. */
+		for (i = 0; i < in->n; i++)
+			if (strcmp(in->accts[i]->id, cur) == 0)
+				break;
+		for (j = 1; i < in->n && j <= in->n; j++) {
+			long k = find_cand(in, cand, nc,
+			    in->accts[(i + j) % in->n]->id);
 			if (k >= 0) {
-				start = k;
+				start = (size_t)k;
 				break;
 			}
 		}
 	}
-	i = start % (long)n;
-	if (strcmp(c[i]->id, cur) != 0)
-		store_meta_put(srv->st, "sticky", c[i]->id);
-	if (rotate_after > 0) {
-		snprintf(key, sizeof(key), "hybrid:%s", c[i]->id);
-		store_stats_incr(srv->st, key, 1, &count);
+	start %= nc;
+	out->sticky_moved = strcmp(in->accts[cand[start]]->id, cur) != 0;
+	out->hybrid_restart = rotate > 0;
+	return start;
+}
+
+int
+select_pick(const struct select_in *in, struct select_out *out)
+{
+	size_t		*cand, nc = 0, i, c = 0;
+	int64_t		 until;
+	const struct account *a;
+
+	memset(out, 0, sizeof(*out));
+	out->pick = -1;
+	out->total = in->n;
+	cand = xcalloc(in->n + 1, sizeof(*cand));
+	for (i = 0; i < in->n; i++) {
+		a = in->accts[i];
+		if (a->state != ACCT_ACTIVE || !account_serves(a, in->model))
+			continue;
+		out->serving++;
+		if ((until = marked_until(in->marks, in->nmarks, a->id,
+		    in->model, in->now)) != 0) {
+			out->limited++;
+			if (out->earliest_reset == 0 ||
+			    until < out->earliest_reset)
+				out->earliest_reset = until;
+			continue;
+		}
+		if (skipped(a->id, in->skip, in->nskip)) {
+			out->skipped++;
+			continue;
+		}
+		cand[nc++] = i;
 	}
-	return (size_t)i;
+	if (nc == 0) {
+		free(cand);
+		return -ENOENT;
+	}
+	switch (in->strategy) {
+	case STRAT_ROUND_ROBIN:
+		c = in->rr_cursor > 0 ?
+		    (size_t)((in->rr_cursor - 1) % (int64_t)nc) : 0;
+		break;
+	case STRAT_LEAST_USED:
+		for (i = 1; i < nc; i++)
+			if (in->accts[cand[i]]->total_requests <
+			    in->accts[cand[c]]->total_requests)
+				c = i;
+		break;
+	case STRAT_HYBRID:
+		c = pick_sticky(in, cand, nc, in->hybrid_rotate, out);
+		break;
+	case STRAT_STICKY:
+	default:
+		c = pick_sticky(in, cand, nc, 0, out);
+		break;
+	}
+	out->pick = (long)cand[c];
+	free(cand);
+	/* Hits left by an expired mark: the relay clears them on success. */
+	for (i = 0; i < in->nmarks; i++)
+		if (strcmp(in->marks[i].account, in->accts[out->pick]->id) == 0 &&
+		    strcmp(in->marks[i].model, in->model) == 0)
+			out->hits = in->marks[i].hits;
+	return 0;
 }
 
 /* Give back the list: a borrowed snapshot, or a copy of our own. */
@@ -114,10 +175,13 @@ select_account(struct server *srv, const char *model, char (*skip)[24],
 	const struct cfg	 *cfg = srv->cfg;
 	struct account_snap	 *snap = NULL;
 	struct account *const	 *borrowed;
-	struct account		**all = NULL, **cand;
+	struct account		**all = NULL;
 	struct mark		 *marks = NULL;
-	size_t			  nall = 0, nm = 0, n = 0, i, pick = 0;
-	int64_t			  now = now_ms(), until, cursor;
+	struct select_in	  in;
+	struct select_out	  out;
+	size_t			  nall = 0, nm = 0, i;
+	char			  sticky[24] = "", key[40];
+	int64_t			  v;
 	int			  rc;
 
 	memset(r, 0, sizeof(*r));
@@ -126,7 +190,7 @@ select_account(struct server *srv, const char *model, char (*skip)[24],
 	 * copy); the others borrow the store's parsed list, read only, and
 	 * copy just the account chosen.
 	 */
-	if (strcmp(cfg->account_selection_strategy, "least-used") == 0)
+	if (cfg->strategy == STRAT_LEAST_USED)
 		rc = store_account_list(srv->st, &all, &nall);
 	else if ((rc = store_account_snap_get(srv->st, &snap, &borrowed,
 	    &nall)) == 0)
@@ -137,54 +201,53 @@ select_account(struct server *srv, const char *model, char (*skip)[24],
 		select_release(snap, all, nall);
 		return rc;
 	}
-	r->total = nall;
-	cand = xcalloc(nall + 1, sizeof(*cand));
-	for (i = 0; i < nall; i++) {
-		if (strcmp(all[i]->status, "active") != 0 ||
-		    !account_serves(all[i], model))
-			continue;
-		r->serving++;
-		if ((until = marked_until(marks, nm, all[i]->id, model,
-		    now)) != 0) {
-			r->limited++;
-			if (r->earliest_reset == 0 || until < r->earliest_reset)
-				r->earliest_reset = until;
-			continue;
+	memset(&in, 0, sizeof(in));
+	in.strategy = cfg->strategy;
+	in.accts = all;
+	in.n = nall;
+	in.marks = marks;
+	in.nmarks = nm;
+	in.model = model;
+	in.skip = skip;
+	in.nskip = nskip;
+	in.now = now_ms();
+	in.sticky = sticky;
+	in.hybrid_rotate = cfg->hybrid_rotate_requests;
+	if (cfg->strategy == STRAT_STICKY || cfg->strategy == STRAT_HYBRID)
+		store_meta_get(srv->st, "sticky", sticky, sizeof(sticky));
+	if (cfg->strategy == STRAT_ROUND_ROBIN)
+		store_stats_incr(srv->st, "rr", 1, &in.rr_cursor);
+	if (cfg->strategy == STRAT_HYBRID && *sticky != '\0') {
+		snprintf(key, sizeof(key), "hybrid:%s", sticky);
+		store_stats_incr(srv->st, key, 0, &in.hybrid_count);
+	}
+
+	rc = select_pick(&in, &out);
+	r->total = out.total;
+	r->serving = out.serving;
+	r->limited = out.limited;
+	r->skipped = out.skipped;
+	r->earliest_reset = out.earliest_reset;
+	if (rc == 0) {
+		r->acct = all[out.pick];
+		r->prov = provider_find(r->acct->provider);
+		r->hits = out.hits;
+		if (out.sticky_moved)
+			store_meta_put(srv->st, "sticky", r->acct->id);
+		if (cfg->strategy == STRAT_HYBRID) {
+			snprintf(key, sizeof(key), "hybrid:%s", r->acct->id);
+			v = 0;
+			if (out.hybrid_restart)
+				store_stats_incr(srv->st, key, 0, &v);
+			/* A new run counts this request as its first. */
+			store_stats_incr(srv->st, key, 1 - (out.hybrid_restart ?
+			    v : 0), NULL);
 		}
-		if (skipped(all[i]->id, skip, nskip))
-			continue;
-		cand[n++] = all[i];
 	}
-	if (n == 0) {
-		mark_list_free(marks, nm);
-		free(cand);
-		select_release(snap, all, nall);
-		return -ENOENT;
-	}
-
-	const char *s = cfg->account_selection_strategy;
-	if (strcmp(s, "round-robin") == 0) {
-		store_stats_incr(srv->st, "rr", 1, &cursor);
-		pick = (size_t)((cursor - 1) % (int64_t)n);
-	} else if (strcmp(s, "least-used") == 0) {
-		for (i = 1; i < n; i++)
-			if (cand[i]->total_requests <
-			    cand[pick]->total_requests)
-				pick = i;
-	} else
-		pick = pick_sticky(srv, all, nall, cand, n,
-		    strcmp(s, "hybrid") == 0 ?
-		    (int)cfg->hybrid_rotate_requests : 0);
-
-	r->acct = cand[pick];
-	/* Hits left by an expired mark: the relay clears them on success. */
-	for (i = 0; i < nm; i++)
-		if (strcmp(marks[i].account, r->acct->id) == 0 &&
-		    strcmp(marks[i].model, model) == 0)
-			r->hits = marks[i].hits;
 	mark_list_free(marks, nm);
 	if (snap != NULL) {
-		r->acct = account_copy(r->acct);
+		if (rc == 0)
+			r->acct = account_copy(r->acct);
 		store_account_snap_put(snap);
 	} else {
 		for (i = 0; i < nall; i++)
@@ -192,6 +255,5 @@ select_account(struct server *srv, const char *model, char (*skip)[24],
 				account_free(all[i]);
 		free(all);
 	}
-	free(cand);
-	return 0;
+	return rc;
 }

@@ -20,7 +20,9 @@
 #include <json-c/json.h>
 
 #include "accounts.h"
+#include "catalog.h"
 #include "cfg.h"
+#include "log.h"
 #include "handlers.h"
 #include "provider.h"
 #include "req.h"
@@ -31,7 +33,6 @@
 #define APIKEY_MAX	4096
 #define URL_MAX		2048
 #define MODELS_MAX	64
-#define MODEL_MAX	128
 
 /* 503 unless the store and the sealing key are usable; 0 when they are. */
 static int
@@ -149,11 +150,12 @@ add_account(struct req *r)
 			const char *s;
 			if (!json_object_is_type(m, json_type_string) ||
 			    (s = json_object_get_string(m)) == NULL ||
-			    *s == '\0' || strlen(s) > MODEL_MAX ||
-			    strlen(s) != (size_t)json_object_get_string_len(m)) {
+			    !model_id_valid(s, (size_t)
+			    json_object_get_string_len(m))) {
 				free(models);
 				return bad(r, "\"models\" must hold non-empty "
-				    "strings of at most 128 bytes.");
+				    "strings of at most 200 bytes without "
+				    "control characters.");
 			}
 			models[i] = s;
 		}
@@ -166,6 +168,11 @@ add_account(struct req *r)
 	an.base_url = base;
 	rc = account_create(r->srv->st, r->srv->cfg, r->srv->seal_key, &an,
 	    id, dup, &count);
+	if (rc == 0 && models == NULL) {
+		/* Its catalog now; a failure is in the answer's catalog_error. */
+		if (catalog_refresh(r->srv, id, &n, msg, sizeof(msg)) != 0)
+			log_warn("account %s: catalog not fetched: %s", id, msg);
+	}
 	free(models);
 	if (rc == -EDQUOT) {
 		account_limit_message(msg, sizeof(msg), count,

@@ -9,12 +9,12 @@
 
 #include <json-c/json.h>
 
+#include "accounts.h"
 #include "cfg.h"
 #include "handlers.h"
 #include "relay.h"
 #include "req.h"
 
-#define MODEL_NAME_MAX	200
 
 static const char *
 chat_invalid(json_object *body)
@@ -23,9 +23,10 @@ chat_invalid(json_object *body)
 
 	if (!json_object_object_get_ex(body, "model", &m) ||
 	    !json_object_is_type(m, json_type_string) ||
-	    json_object_get_string_len(m) == 0 ||
-	    json_object_get_string_len(m) > MODEL_NAME_MAX)
-		return "'model' must be a non-empty string (see GET /v1/models).";
+	    !model_id_valid(json_object_get_string(m),
+	    (size_t)json_object_get_string_len(m)))
+		return "'model' must be a non-empty string of at most 200 bytes "
+		    "without control characters (see GET /v1/models).";
 	if (!json_object_object_get_ex(body, "messages", &msgs) ||
 	    !json_object_is_type(msgs, json_type_array) ||
 	    json_object_array_length(msgs) == 0)

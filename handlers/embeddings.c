@@ -6,6 +6,7 @@
 
 #include <json-c/json.h>
 
+#include "accounts.h"
 #include "cfg.h"
 #include "handlers.h"
 #include "relay.h"
@@ -18,11 +19,11 @@ handle_embeddings(struct req *r)
 
 	if (!json_object_object_get_ex(r->json, "model", &m) ||
 	    !json_object_is_type(m, json_type_string) ||
-	    json_object_get_string_len(m) == 0 ||
-	    json_object_get_string_len(m) > 200) {
+	    !model_id_valid(json_object_get_string(m),
+	    (size_t)json_object_get_string_len(m))) {
 		resp_error(r, 400, "invalid_request_error", "invalid_model",
-		    "'model' must be a non-empty string naming an embedding "
-		    "model.");
+		    "'model' must be a non-empty string (at most 200 bytes, no "
+		    "control characters) naming an embedding model.");
 		return 0;
 	}
 	if (!json_object_object_get_ex(r->json, "input", &in) ||

@@ -1,5 +1,6 @@
 /*
  * models.c: GET /v1/models (the union of the models of usable accounts,
+ * each account's --models, else its upstream catalog, else its preset's;
  * OpenAI's list shape, owned_by = provider) and GET /v1/models/{id}.
  * Aliases from the config are listed when their target is served.
  */
@@ -9,6 +10,7 @@
 
 #include <json-c/json.h>
 
+#include "accounts.h"
 #include "cfg.h"
 #include "handlers.h"
 #include "req.h"
@@ -53,10 +55,11 @@ served(struct req *r)
 	}
 	list = json_object_new_array();
 	for (i = 0; i < n; i++) {
-		if (strcmp(l[i]->status, "active") != 0)
+		char *const *m = account_models(l[i]);
+		if (l[i]->state != ACCT_ACTIVE)
 			continue;
-		for (j = 0; l[i]->models[j] != NULL; j++)
-			add_model(list, l[i]->models[j], l[i]->provider,
+		for (j = 0; m[j] != NULL; j++)
+			add_model(list, m[j], l[i]->provider,
 			    l[i]->created_at / 1000);
 	}
 	/* An alias is listed under its own name when its target is. */
@@ -114,7 +117,7 @@ handle_model(struct req *r)
 	}
 	json_object_put(list);
 	resp_error(r, 404, "invalid_request_error", "model_not_found",
-	    "The model '%s' is not served by any active account (see GET "
+	    "The model '%.200s' is not served by any active account (see GET "
 	    "/v1/models).", r->param);
 	return 0;
 }

@@ -38,6 +38,10 @@ account_free(struct account *a)
 	for (i = 0; a->models != NULL && a->models[i] != NULL; i++)
 		free(a->models[i]);
 	free(a->models);
+	for (i = 0; a->catalog != NULL && a->catalog[i] != NULL; i++)
+		free(a->catalog[i]);
+	free(a->catalog);
+	free(a->catalog_error);
 	free(a->access_sealed);
 	free(a->refresh_sealed);
 	free(a->base_url);
@@ -57,6 +61,25 @@ account_list_free(struct account **l, size_t n)
 	for (i = 0; i < n; i++)
 		account_free(l[i]);
 	free(l);
+}
+
+/* A NULL-terminated copy of the string array at key, or NULL if absent. */
+static char **
+strlist_from(json_object *o, const char *key)
+{
+	json_object	*m;
+	char		**l;
+	size_t		 i, n;
+
+	if (!json_object_object_get_ex(o, key, &m) ||
+	    !json_object_is_type(m, json_type_array))
+		return NULL;
+	n = json_object_array_length(m);
+	l = xcalloc(n + 1, sizeof(char *));
+	for (i = 0; i < n; i++)
+		l[i] = xstrdup(json_object_get_string(
+		    json_object_array_get_idx(m, i)));
+	return l;
 }
 
 static struct account *
@@ -94,6 +117,14 @@ account_from_json(json_object *o)
 		    json_object_array_get_idx(m, i)));
 	if (a->provider == NULL)
 		a->provider = xstrdup("qwen-oauth");
+	a->state = strcmp(a->status, "active") == 0 ? ACCT_ACTIVE :
+	    strcmp(a->status, "needs_login") == 0 ? ACCT_NEEDS_LOGIN :
+	    ACCT_DISABLED;
+	/* Records before the catalog: a non-empty list was the operator's. */
+	a->models_pinned = jget_i64(o, "models_pinned", n > 0 ? 1 : 0) != 0;
+	a->catalog = strlist_from(o, "catalog");
+	a->catalog_at = jget_i64(o, "catalog_at", 0);
+	a->catalog_error = dup_or_null(jget_str(o, "catalog_error"));
 	return a;
 }
 
@@ -118,6 +149,18 @@ account_to_json(const struct account *a)
 	for (i = 0; a->models != NULL && a->models[i] != NULL; i++)
 		json_object_array_add(m, json_object_new_string(a->models[i]));
 	json_object_object_add(o, "models", m);
+	json_object_object_add(o, "models_pinned",
+	    json_object_new_int(a->models_pinned ? 1 : 0));
+	if (a->catalog != NULL) {
+		m = json_object_new_array();
+		for (i = 0; a->catalog[i] != NULL; i++)
+			json_object_array_add(m,
+			    json_object_new_string(a->catalog[i]));
+		json_object_object_add(o, "catalog", m);
+	}
+	json_object_object_add(o, "catalog_at",
+	    json_object_new_int64(a->catalog_at));
+	add_str(o, "catalog_error", a->catalog_error);
 	add_str(o, "access", a->access_sealed);
 	add_str(o, "refresh", a->refresh_sealed);
 	add_str(o, "base_url", a->base_url);
@@ -324,6 +367,8 @@ account_dup(const struct account *a)
 	c->provider = dup_or_null(a->provider);
 	c->label = dup_or_null(a->label);
 	c->models = models_dup(a->models);
+	c->catalog = a->catalog != NULL ? models_dup(a->catalog) : NULL;
+	c->catalog_error = dup_or_null(a->catalog_error);
 	c->access_sealed = dup_or_null(a->access_sealed);
 	c->refresh_sealed = dup_or_null(a->refresh_sealed);
 	c->base_url = dup_or_null(a->base_url);

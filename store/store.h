@@ -84,20 +84,37 @@ void	client_key_list_free(struct client_key **, size_t);
 
 /*
  * Accounts.  Tokens are stored sealed (app/ seals them); the store never
- * sees a token in clear.  status is "active", "disabled" or "needs_login".
+ * sees a token in clear.  status is "active", "disabled" or "needs_login";
+ * state is the same as an enum, set once when the record is read (an
+ * unknown word reads as ACCT_DISABLED: never serve what we cannot name).
+ * Writers change status; state follows on the next read.
  * Counters come from the stats env and are filled in by get and list.
  */
+enum account_state {
+	ACCT_ACTIVE,
+	ACCT_DISABLED,
+	ACCT_NEEDS_LOGIN
+};
+
 struct account {
 	char		 id[24];
 	char		*provider;
 	char		*label;
 	char		**models;		/* NULL-terminated; may be empty */
+	int		 models_pinned;		/* models set by the operator
+						   (--models): the catalog never
+						   replaces them */
+	char		**catalog;		/* the upstream's GET /models ids,
+						   NULL-terminated; NULL = none */
+	int64_t		 catalog_at;		/* ms of the last fetch attempt; 0 */
+	char		*catalog_error;		/* why the last attempt failed, or NULL */
 	char		*access_sealed;		/* sealed access token or API key */
 	char		*refresh_sealed;	/* sealed refresh token, or NULL */
 	char		*base_url;		/* resource_url (qwen) or base URL */
 	int64_t		 expires_at;		/* ms; 0 = does not expire */
 	int64_t		 created_at;
 	char		*status;
+	enum account_state state;		/* status, as read */
 	char		*status_reason;		/* why needs_login/disabled, or NULL */
 	char		*last_error;
 	int64_t		 lease_until;		/* refresh lease, ms */

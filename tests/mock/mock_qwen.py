@@ -56,7 +56,8 @@ POST /_mock/fail         {"path": "/v1/chat/completions" (default: any /v1 path)
                           "delay_ms": 0}
         Rules apply after authentication, first matching rule in order added; each use
         decrements count. Default bodies: 429/403 insufficient_quota "Free allocated quota
-        exceeded.", 401 invalid_api_key, 500 internal_error.
+        exceeded.", 401 invalid_api_key, 402 OpenRouter's {"error":{"code":402,"message":
+        "Insufficient credits. ..."}}, 500 internal_error.
 POST /_mock/fail/clear   remove all fail rules      (GET /_mock/fail lists them)
 GET  /_mock/streams      -> [{"id","token_tail","started","ended"|null,"aborted","chunks_sent"}]
         aborted = a write to the client socket failed (client went away mid-stream).
@@ -152,7 +153,15 @@ def quota_body():
                      "insufficient_quota")
 
 
+def credits_body():
+    """OpenRouter's out-of-credit answer (HTTP 402; code is the number)."""
+    return {"error": {"code": 402, "message": "Insufficient credits. Add more using "
+                      "https://openrouter.ai/settings/credits"}}
+
+
 def default_fail_body(status):
+    if status == 402:
+        return credits_body()
     if status in (429, 403):
         return quota_body()
     if status == 401:
