@@ -164,6 +164,28 @@ def test(t):
          f"first content, slowest: {firsts[-1:]}, count {len(firsts)}")
     t.diag(f"first content p50 {firsts[len(firsts) // 2]:.2f} s, max "
            f"{firsts[-1]:.2f} s; last done {max(o[2] for o in out if o):.1f} s")
+
+    # -- killing one worker fails only what it was serving -----------------
+    pids = gw.worker_pids()
+    n = 16
+    out = [None] * n
+    t0 = time.monotonic()
+    th = [threading.Thread(target=stream_worker, args=(gw, key, t0, out, i))
+          for i in range(n)]
+    for x in th:
+        x.start()
+    time.sleep(1.0)
+    os.kill(pids[0], signal.SIGKILL)
+    fresh = [gw.req("POST", "/v1/chat/completions", key=key, body={
+        "model": MODEL, "messages": [{"role": "user", "content": "x"}]},
+        timeout=30).status for _ in range(12)]
+    for x in th:
+        x.join(120)
+    done = sum(1 for o in out if o and o[1])
+    t.ok(done >= n // 2 and done < n,
+         "one of 4 workers killed mid-stream: only its streams fail",
+         f"{done} of {n} streams ended")
+    t.eq([200] * 12, fresh, "requests right after the kill are all served")
     mock.call("POST", "/_mock/config", {"stream_chunk_delay_ms": 0,
                                          "stream_words": None})
 
