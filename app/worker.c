@@ -373,9 +373,12 @@ thread_main(void *arg)
 		FCGX_Finish_r(&fr);
 		atomic_store(&t->busy, 0);
 		if (w->cfg->max_requests > 0 &&
-		    atomic_fetch_add(&w->accepted, 1) + 1 >=
-		    (unsigned long)w->cfg->max_requests)
+		    atomic_fetch_add(&w->accepted, 1) + 1 ==
+		    (unsigned long)w->cfg->max_requests) {
+			/* Recycle: tell the main thread now, not at its tick. */
 			atomic_store(&w->stop, 1);
+			kill(getpid(), SIGUSR1);
+		}
 	}
 	FCGX_Free(&fr, 0);
 out:

@@ -67,6 +67,21 @@ def test(t):
     gw.stop()
     gw._stop_pool()
 
+    # -- max_requests: a worker recycles itself, nobody notices ------------
+    gw, key, admin = gateway(mock, hung, workers=1, serve=True,
+                             config={"max_requests": 5})
+    seen, codes = set(), []
+    for _ in range(14):
+        codes.append(gw.req("POST", "/v1/chat/completions", key=key, body={
+            "model": MODEL, "messages": [{"role": "user", "content": "x"}]},
+            timeout=30).status)
+        seen.update(live(gw, admin))
+        time.sleep(0.2)
+    t.eq([200] * 14, codes, "max_requests 5: 14 requests in a row all served")
+    t.ok(len(seen) >= 2, "and the worker was recycled", seen)
+    gw.stop()
+    gw._stop_pool()
+
     # -- static: a killed worker is replaced; others' requests go on -------
     mock.call("POST", "/_mock/config", {"stream_chunk_delay_ms": 300,
                                          "stream_words": 8})
