@@ -87,6 +87,7 @@ static const struct cfg_key cfg_keys[] = {
 	KI(upstream_total_timeout_seconds, 1, DAY, "600"),
 	KI(sse_keepalive_seconds, 1, 3600, "15"),
 	KI(client_rate_limit_rpm, 0, 1000000, "0"),
+	KI(responses_ttl_seconds, 0, 30 * DAY, "3600"),
 };
 #define NKEYS	(sizeof(cfg_keys) / sizeof(cfg_keys[0]))
 
@@ -193,6 +194,13 @@ aliases_from_json(json_object *o, struct cfg_alias **out)
 		a[n].from = xstrdup(k);
 		a[n].to = xstrdup(json_object_get_string(v));
 		n++;
+		if (strchr(k, '*') == NULL)
+			continue;
+		if (strchr(k, '*') != k + strlen(k) - 1) {
+			aliases_free(a);
+			return -1;	/* one '*', at the end */
+		}
+		a[n - 1].prefix = strlen(k) - 1;
 	}
 	*out = a;
 	return 0;
@@ -264,7 +272,8 @@ set_text(struct cfg *c, const struct cfg_key *k, const char *v,
 		json_object_put(o);
 		if (rc != 0) {
 			errf(err, errlen, "%s: expected a JSON object of "
-			    "model name to model name", k->name);
+			    "model name to model name (a name may end in one "
+			    "'*' to match a prefix)", k->name);
 			return -1;
 		}
 		aliases_free(*(struct cfg_alias **)base);
@@ -336,7 +345,8 @@ type:
 	    k->type == CT_BOOL ? "true or false" :
 	    k->type == CT_INT ? "an integer" :
 	    k->type == CT_STRLIST ? "an array of strings" :
-	    k->type == CT_ALIASES ? "an object of strings" : "a string");
+	    k->type == CT_ALIASES ? "an object of model names; a name may "
+	    "end in one '*' to match a prefix" : "a string");
 	return -1;
 }
 
@@ -561,11 +571,16 @@ cfg_free(struct cfg *c)
 const char *
 cfg_alias(const struct cfg *c, const char *model)
 {
-	size_t	i;
+	const struct cfg_alias	*a = c->model_aliases, *best = NULL;
+	size_t			 i;
 
-	for (i = 0; c->model_aliases != NULL &&
-	    c->model_aliases[i].from != NULL; i++)
-		if (strcmp(c->model_aliases[i].from, model) == 0)
-			return c->model_aliases[i].to;
-	return model;
+	for (i = 0; a != NULL && a[i].from != NULL; i++) {
+		if (a[i].prefix == 0) {
+			if (strcmp(a[i].from, model) == 0)
+				return a[i].to;
+		} else if (strncmp(a[i].from, model, a[i].prefix) == 0 &&
+		    (best == NULL || a[i].prefix > best->prefix))
+			best = &a[i];
+	}
+	return best != NULL ? best->to : model;
 }

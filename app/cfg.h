@@ -24,9 +24,15 @@ enum select_strategy {
 	STRAT_HYBRID
 };
 
+/*
+ * model_aliases, resolved at load: "from" is an exact client-facing name,
+ * or a prefix pattern when it ends in '*' (then prefix is its length
+ * without the '*').
+ */
 struct cfg_alias {
 	char	*from;
 	char	*to;
+	size_t	 prefix;	/* 0: exact */
 };
 
 struct cfg {
@@ -79,6 +85,7 @@ struct cfg {
 	long long	 sse_keepalive_seconds;
 	/* clients */
 	long long	 client_rate_limit_rpm;
+	long long	 responses_ttl_seconds;	/* previous_response_id; 0: none */
 
 	char		*path;		/* file it was loaded from, or NULL */
 };
@@ -92,7 +99,12 @@ int	 cfg_load(struct cfg *c, const char *path, char *err, size_t errlen);
 /* Print the effective configuration as JSON, secrets masked. */
 void	 cfg_print(const struct cfg *, FILE *);
 void	 cfg_free(struct cfg *);
-/* The model a client's name maps to (itself when no alias). */
+/*
+ * The model a client's name maps to: an exact alias first, else the
+ * longest matching prefix pattern ("claude-*"), else the name itself.
+ * Returns a pointer into the config or model itself; never NULL for a
+ * non-NULL model.
+ */
 const char *cfg_alias(const struct cfg *, const char *model);
 
 #endif

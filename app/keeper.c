@@ -52,6 +52,7 @@ keeper_pass(struct server *srv)
 
 	store_reader_check(srv->st);
 	store_login_purge(srv->st, now);
+	store_response_purge(srv->st, now);
 	catalog_keeper_pass(srv);
 	if (!c->proactive_token_refresh || !srv->have_key)
 		return 0;

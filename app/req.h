@@ -20,6 +20,12 @@ struct cfg;
 struct store;
 struct client_key;
 
+/* The shape of the errors a route answers with (resp_error). */
+enum resp_shape {
+	RESP_SHAPE_OPENAI = 0,	/* {"error":{"message","type","code","param"}} */
+	RESP_SHAPE_ANTHROPIC	/* {"type":"error","error":{"type","message"}} */
+};
+
 enum http_method {
 	M_GET = 1 << 0,
 	M_POST = 1 << 1,
@@ -110,6 +116,7 @@ struct req {
 						   may have '/'; see route.h) */
 	struct client_key	*client;	/* authenticated key, or NULL */
 	int			 admin;
+	enum resp_shape		 err_shape;	/* set by the route */
 
 	struct sink		 sink;
 	int			 status;	/* sent status, for the request log */

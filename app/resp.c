@@ -12,6 +12,7 @@
 #include "cfg.h"
 #include "req.h"
 #include "store.h"
+#include "xlate.h"
 #include "xmalloc.h"
 
 const char *
@@ -170,6 +171,10 @@ verror(struct req *r, int status, const char *extra, const char *type,
 	int		 rc;
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (r->err_shape == RESP_SHAPE_ANTHROPIC) {
+		root = xmsg_error_body(status, msg);
+		goto send;
+	}
 	e = json_object_new_object();
 	json_object_object_add(e, "message", json_object_new_string(msg));
 	json_object_object_add(e, "type", json_object_new_string(type));
@@ -178,6 +183,7 @@ verror(struct req *r, int status, const char *extra, const char *type,
 	    code != NULL ? json_object_new_string(code) : NULL);
 	root = json_object_new_object();
 	json_object_object_add(root, "error", e);
+send:
 	if (r->opened) {
 		/* Too late for a status: the best we can say is a last event. */
 		rc = resp_puts(r, "data: ");

@@ -41,6 +41,13 @@ static const struct route routes[ROUTE__MAX] = {
 	/* Model ids are the provider's: "qwen/qwen3-coder" is one id. */
 	[ROUTE_MODEL] = { "/v1/models/**", M_GET, AUTH_CLIENT, 0,
 	    handle_model },
+	[ROUTE_RESPONSES] = { "/v1/responses", M_POST, AUTH_CLIENT, 1,
+	    handle_responses, RESP_SHAPE_OPENAI },
+	/* Anthropic's clients get Anthropic's error shape, auth included. */
+	[ROUTE_MESSAGES] = { "/v1/messages", M_POST, AUTH_CLIENT, 1,
+	    handle_messages, RESP_SHAPE_ANTHROPIC },
+	[ROUTE_MESSAGES_COUNT] = { "/v1/messages/count_tokens", M_POST,
+	    AUTH_CLIENT, 1, handle_count_tokens, RESP_SHAPE_ANTHROPIC },
 	[ROUTE_ADMIN_ACCOUNTS] = { "/admin/api/accounts", M_GET | M_POST,
 	    AUTH_ADMIN, 1, handle_admin_accounts },
 	[ROUTE_ADMIN_ACCOUNT] = { "/admin/api/accounts/*",
@@ -330,7 +337,8 @@ preflight(struct req *r, unsigned int methods)
 	    "x-stainless-lang, x-stainless-package-version, "
 	    "x-stainless-runtime, x-stainless-runtime-version, "
 	    "x-stainless-arch, x-stainless-retry-count, "
-	    "x-stainless-timeout", allow);
+	    "x-stainless-timeout, anthropic-version, anthropic-beta, "
+	    "anthropic-dangerous-direct-browser-access", allow);
 	resp_open(r, 204, "text/plain", hdr);
 }
 
@@ -396,11 +404,15 @@ dispatch(struct req *r)
 		    sizeof(param)))
 			continue;
 		allowed |= routes[i].methods;
+		r->err_shape = routes[i].err_shape;
 		if ((routes[i].methods & r->method) && rt == NULL) {
 			rt = &routes[i];
 			memcpy(r->param, param, sizeof(param));
 		}
 	}
+
+	if (rt != NULL)
+		r->err_shape = rt->err_shape;
 
 	if (r->method == M_OPTIONS) {
 		if (allowed == 0 && family_auth(r->path) == AUTH_NONE) {

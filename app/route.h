@@ -21,6 +21,9 @@ enum route_id {
 	ROUTE_EMBEDDINGS,
 	ROUTE_MODELS,
 	ROUTE_MODEL,
+	ROUTE_RESPONSES,
+	ROUTE_MESSAGES,
+	ROUTE_MESSAGES_COUNT,
 	ROUTE_ADMIN_ACCOUNTS,
 	ROUTE_ADMIN_ACCOUNT,
 	ROUTE_ADMIN_LOGINS,
@@ -37,6 +40,7 @@ struct route {
 	enum auth_level	 auth;
 	int		 json_body;	/* parse the body as a JSON object */
 	int		(*handler)(struct req *);
+	int		 err_shape;	/* enum resp_shape of its errors */
 };
 
 /*

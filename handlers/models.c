@@ -62,9 +62,14 @@ served(struct req *r)
 			add_model(list, m[j], l[i]->provider,
 			    l[i]->created_at / 1000);
 	}
-	/* An alias is listed under its own name when its target is. */
+	/*
+	 * An exact alias is listed under its own name when its target is;
+	 * a prefix pattern ("claude-*") names no model, so it is not.
+	 */
 	for (i = 0; al != NULL && al[i].from != NULL; i++) {
 		size_t k, m = json_object_array_length(list);
+		if (al[i].prefix > 0)
+			continue;
 		for (k = 0; k < m; k++) {
 			json_object *o = json_object_array_get_idx(list, k), *v,
 			    *ow, *cr;
@@ -102,6 +107,7 @@ handle_model(struct req *r)
 {
 	json_object	*list, *o, *v;
 	size_t		 i, n;
+	const char	*target = cfg_alias(r->srv->cfg, r->param);
 
 	if ((list = served(r)) == NULL)
 		return 0;
@@ -110,6 +116,18 @@ handle_model(struct req *r)
 		o = json_object_array_get_idx(list, i);
 		json_object_object_get_ex(o, "id", &v);
 		if (strcmp(json_object_get_string(v), r->param) == 0) {
+			resp_json(r, 200, o);
+			json_object_put(list);
+			return 0;
+		}
+	}
+	/* A name a prefix alias maps to a served model: answer as that name. */
+	for (i = 0; target != r->param && i < n; i++) {
+		o = json_object_array_get_idx(list, i);
+		json_object_object_get_ex(o, "id", &v);
+		if (strcmp(json_object_get_string(v), target) == 0) {
+			json_object_object_add(o, "id",
+			    json_object_new_string(r->param));
 			resp_json(r, 200, o);
 			json_object_put(list);
 			return 0;

@@ -149,6 +149,15 @@ dbs_open(struct store *st, char *err, size_t errlen)
 	}
 	if ((rc = mdb_txn_commit(txn)) != 0)
 		goto fail;
+
+	if ((rc = mdb_txn_begin(st->renv, NULL, 0, &txn)) != 0)
+		goto fail;
+	if ((rc = mdb_dbi_open(txn, "responses", MDB_CREATE, &st->rdbi)) != 0) {
+		mdb_txn_abort(txn);
+		goto fail;
+	}
+	if ((rc = mdb_txn_commit(txn)) != 0)
+		goto fail;
 	return 0;
 fail:
 	snprintf(err, errlen, "opening databases: %s", mdb_strerror(rc));
@@ -160,7 +169,7 @@ store_open(struct store **out, const char *dir, const struct store_opts *o,
     char *err, size_t errlen)
 {
 	struct store	*st;
-	char		*sdir;
+	char		*sdir, *rdir;
 	int		 rc;
 
 	if ((rc = mkdir_p(dir, 0700)) != 0) {
@@ -176,6 +185,15 @@ store_open(struct store **out, const char *dir, const struct store_opts *o,
 		free(sdir);
 		return rc;
 	}
+	rdir = xasprintf("%s/responses", dir);
+	if (mkdir(rdir, 0700) == -1 && errno != EEXIST) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot create %s: %s", rdir,
+		    strerror(errno));
+		free(sdir);
+		free(rdir);
+		return rc;
+	}
 	st = xcalloc(1, sizeof(*st));
 	pthread_mutex_init(&st->cache_lock, NULL);
 	st->dir = xstrdup(dir);
@@ -184,7 +202,16 @@ store_open(struct store **out, const char *dir, const struct store_opts *o,
 	if (rc == 0)
 		rc = env_open(&st->senv, sdir, 64u << 20, 2, o->max_readers,
 		    MDB_NOSYNC | MDB_WRITEMAP | MDB_MAPASYNC, err, errlen);
+	/*
+	 * Stored Responses API turns: a cache (lost on a crash, no fsync),
+	 * in a map of its own so conversations cannot fill the accounts';
+	 * no MDB_WRITEMAP, so the file grows with use, not to the map size.
+	 */
+	if (rc == 0)
+		rc = env_open(&st->renv, rdir, 512u << 20, 1, o->max_readers,
+		    MDB_NOSYNC, err, errlen);
 	free(sdir);
+	free(rdir);
 	if (rc == 0) {
 		store_reader_check(st);
 		rc = dbs_open(st, err, errlen);
@@ -208,6 +235,8 @@ store_close(struct store *st)
 		mdb_env_sync(st->senv, 1);
 		mdb_env_close(st->senv);
 	}
+	if (st->renv != NULL)
+		mdb_env_close(st->renv);
 	if (st->env != NULL)
 		mdb_env_close(st->env);
 	snap_put(st->cache);
@@ -221,12 +250,14 @@ store_close(struct store *st)
 int
 store_reader_check(struct store *st)
 {
-	int	dead = 0, d2 = 0;
+	int	dead = 0, d2 = 0, d3 = 0;
 
 	mdb_reader_check(st->env, &dead);
 	if (st->senv != NULL)
 		mdb_reader_check(st->senv, &d2);
-	return dead + d2;
+	if (st->renv != NULL)
+		mdb_reader_check(st->renv, &d3);
+	return dead + d2 + d3;
 }
 
 static int
@@ -261,6 +292,12 @@ int
 txn_begin_stats(struct txn *t, struct store *st, bool rdonly)
 {
 	return begin(t, st, st->senv, rdonly);
+}
+
+int
+txn_begin_responses(struct txn *t, struct store *st, bool rdonly)
+{
+	return begin(t, st, st->renv, rdonly);
 }
 
 int

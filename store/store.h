@@ -231,6 +231,19 @@ int	store_login_purge(struct store *, int64_t now);
  * Count one request of client in the fixed window numbered window (say,
  * the minute); *count is the requests in it so far, this one included.
  */
+/*
+ * Stored Responses API turns (previous_response_id), in their own env
+ * (state_dir/responses, no fsync: a cache).  text is app/'s record.
+ * put: 0 or a negative errno (-ENOSPC when the map is full).  get: 0 with a
+ * new string in *text, -ENOENT when absent or expired at now (ms).  purge:
+ * drops what expired at now; returns how many, or a negative errno.
+ */
+int	store_response_put(struct store *, const char *id, const char *text,
+	    int64_t expires_ms);
+int	store_response_get(struct store *, const char *id, int64_t now,
+	    char **text);
+int	store_response_purge(struct store *, int64_t now);
+
 int	store_window_hit(struct store *, const char *client, int64_t window,
 	    int64_t *count);
 

@@ -32,6 +32,8 @@ struct store {
 	MDB_dbi		 dbi[DB__MAX];
 	MDB_env		*senv;		/* stats, MDB_NOSYNC */
 	MDB_dbi		 sdbi;
+	MDB_env		*renv;		/* stored responses, MDB_NOSYNC */
+	MDB_dbi		 rdbi;
 	char		*dir;
 	/*
 	 * The accounts as last parsed, with the id of the read transaction
@@ -77,6 +79,7 @@ int	 store_mdb_err(int);
 
 int	 txn_begin(struct txn *, struct store *, bool rdonly);
 int	 txn_begin_stats(struct txn *, struct store *, bool rdonly);
+int	 txn_begin_responses(struct txn *, struct store *, bool rdonly);
 int	 txn_commit(struct txn *);
 void	 txn_abort(struct txn *);
 

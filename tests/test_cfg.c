@@ -64,6 +64,7 @@ main(void)
 	is_string("other", cfg_alias(&c, "other"), "no alias: same name");
 	cfg_free(&c);
 
+
 	setenv("QWENRELAY_MAX_ACCOUNTS", "5", 1);
 	setenv("QWENRELAY_CORS_ALLOWED_ORIGINS", "http://a, http://b", 1);
 	is_int(0, cfg_load(&c, p, err, sizeof(err)), "env loads");
@@ -105,5 +106,37 @@ main(void)
 	    "\"exponential_backoff_max_ms\": 1000}");
 	ok(load_err(p, err, sizeof(err)) == -1 &&
 	    strstr(err, "exponential_backoff") != NULL, "inconsistent bounds");
+	{
+		static const struct { const char *in, *out; } al[] = {
+			{ "claude-sonnet-4-5", "qwen3-coder-plus" },
+			{ "claude-3-5-haiku-latest", "qwen3-coder-flash" },
+			{ "claude-opus", "coder-model" },	/* exact wins */
+			{ "claude-", "qwen3-coder-plus" },	/* empty tail */
+			{ "claud", "claud" },			/* no match */
+			{ "gpt-5", "qwen3-coder-plus" },
+			{ "gpt-5-codex", "coder-model" },	/* longest */
+			{ "o3", "o3" },
+		};
+		size_t i;
+		const char *q;
+
+		q = write_file("al.json", "{\"model_aliases\": {"
+		    "\"claude-*\": \"qwen3-coder-plus\", "
+		    "\"claude-3-5-haiku*\": \"qwen3-coder-flash\", "
+		    "\"claude-opus\": \"coder-model\", "
+		    "\"gpt-5*\": \"qwen3-coder-plus\", "
+		    "\"gpt-5-codex*\": \"coder-model\"}}");
+		is_int(0, cfg_load(&c, q, err, sizeof(err)), "prefix aliases load");
+		for (i = 0; i < sizeof(al) / sizeof(al[0]); i++)
+			is_string(al[i].out, cfg_alias(&c, al[i].in),
+			    "alias %s -> %s", al[i].in, al[i].out);
+		cfg_free(&c);
+		q = write_file("al2.json", "{\"model_aliases\": "
+		    "{\"cl*ude\": \"x\"}}");
+		ok(cfg_load(&c, q, err, sizeof(err)) != 0 &&
+		    strstr(err, "'*'") != NULL, "a '*' not at the end is refused: "
+		    "%s", err);
+		cfg_free(&c);
+	}
 	return 0;
 }

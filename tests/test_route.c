@@ -135,6 +135,25 @@ main(void)
 	ok(strncmp(o, "Status: 204", 11) == 0 &&
 	    strstr(o, "Access-Control-Allow-Headers: authorization"),
 	    "preflight needs no key");
+	o = run("OPTIONS", "/v1/messages", NULL, NULL);
+	ok(strncmp(o, "Status: 204", 11) == 0 &&
+	    strstr(o, "anthropic-version, anthropic-beta") != NULL,
+	    "preflight for /v1/messages allows Anthropic's headers");
+	o = run("POST", "/v1/messages", "qr-wrong", NULL);
+	ok(strncmp(o, "Status: 401", 11) == 0 && strstr(o, "{\"type\":"
+	    "\"error\",\"error\":{\"type\":\"authentication_error\"") != NULL,
+	    "/v1/messages: a wrong key is an Anthropic authentication_error");
+	o = run("GET", "/v1/messages", "qr-user", NULL);
+	ok(strncmp(o, "Status: 405", 11) == 0 && strstr(o, "\"type\":"
+	    "\"invalid_request_error\"") != NULL && strstr(o, "\"code\"") ==
+	    NULL, "/v1/messages: 405 in Anthropic's shape too");
+	o = run("POST", "/v1/responses", "qr-wrong", NULL);
+	ok(strncmp(o, "Status: 401", 11) == 0 &&
+	    strstr(o, "\"invalid_api_key\"") != NULL,
+	    "/v1/responses: OpenAI-shaped 401");
+	o = run("POST", "/v1/chat/completions", "qr-wrong", NULL);
+	ok(strstr(o, "\"invalid_api_key\"") != NULL,
+	    "the shape does not leak to the next request");
 	o = run("GET", "/qwenrelay/health", NULL, NULL);
 	ok(strncmp(o, "Status: 200", 11) == 0, "mounted under a prefix");
 

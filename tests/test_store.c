@@ -170,6 +170,29 @@ main(void)
 		ok(good, "counters: 0, 1, 9, 10, negatives, INT64_MAX, "
 		    "INT64_MIN+1 read back exactly");
 	}
+	{
+		/* Stored Responses API turns, with expiry. */
+		char *text = NULL;
+
+		is_int(0, store_response_put(st, "resp_a", "{\"x\":1}", 5000),
+		    "response put");
+		is_int(0, store_response_put(st, "resp_b", "{}", 9000),
+		    "second response put");
+		is_int(0, store_response_get(st, "resp_a", 4000, &text),
+		    "response get before it expires");
+		is_string("{\"x\":1}", text, "the text comes back as put");
+		free(text);
+		is_int(-ENOENT, store_response_get(st, "resp_a", 5000, &text),
+		    "expired: -ENOENT");
+		ok(text == NULL, "nothing returned when expired");
+		is_int(-ENOENT, store_response_get(st, "resp_z", 0, &text),
+		    "unknown: -ENOENT");
+		is_int(1, store_response_purge(st, 6000), "purge drops the "
+		    "expired one");
+		is_int(0, store_response_get(st, "resp_b", 6000, &text),
+		    "purge keeps the live one");
+		free(text);
+	}
 	store_close(st);
 
 	/* Reopen: everything committed is still there. */

@@ -29,10 +29,13 @@ access_denied, 400 authorization_pending, else 200 with tokens (the code is then
 Refresh: 200 with new access + (rotated) refresh token, or 400 {"error":"invalid_request",
 "error_description":"Invalid refresh token or client_id"}.
 
-Chat replies: text is "echo: <last user message text>"; if the last message has role "tool",
+Chat replies (system messages aside: "last" means the last other message):
+text is "echo: <last user message text>"; if the last message has role "tool",
 "tool result: <its content>"; if config stream_words=N, "w1 w2 ... wN". When the request has
 "tools" and the last message is a user message containing "call tool", the reply is a tool
-call to the first tool with arguments '{"x":1}' and finish_reason "tool_calls".
+call to the first tool with arguments '{"x":1}' and finish_reason "tool_calls" (config
+tool_args picks another tool by name and its arguments, for real CLIs' tools; config
+tool_args_chunk=N streams the arguments N characters per chunk, as real upstreams split them).
 Usage: prompt_tokens = (chars of all message text)//4 + 1, completion_tokens = words of reply.
 
 Control API (all JSON; replies are JSON unless noted)
@@ -77,6 +80,9 @@ POST /_mock/config       merge keys (unknown keys -> 400):
         (both are consumed shot by shot and reset to null once used up)
         refresh_delay_ms 0        stream_chunk_delay_ms 0
         stream_words null | N     models ["coder-model","qwen3-coder-plus","qwen3-coder-flash"]
+        tool_args null | {"ToolName": {arguments object}, ...}: a "call tool" request calls the
+                  first tool of the request whose name is a key here, with those arguments
+        tool_args_chunk null | N  stream tool arguments N characters per chunk
 POST /_mock/reset        clear all state; config back to defaults (port kept)
 
 Tokens: access tokens start with "mqa_", refresh tokens with "mqr_". Unknown paths answer
@@ -106,7 +112,8 @@ CHALLENGE_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")
 MODELS_CREATED = 1735689600
 CONFIG_KEYS = ("device_expires_in", "device_interval", "token_lifetime", "resource_url",
                "rotate_refresh", "revoke_old_access", "slow_down", "refresh_fail",
-               "refresh_delay_ms", "stream_chunk_delay_ms", "stream_words", "models")
+               "refresh_delay_ms", "stream_chunk_delay_ms", "stream_words", "models",
+               "tool_args", "tool_args_chunk")
 
 
 def default_config(host, port):
@@ -123,6 +130,8 @@ def default_config(host, port):
         "stream_chunk_delay_ms": 0,
         "stream_words": None,
         "models": ["coder-model", "qwen3-coder-plus", "qwen3-coder-flash"],
+        "tool_args": None,
+        "tool_args_chunk": None,
     }
 
 
@@ -614,7 +623,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def chat_reply(self, req):
         """Decide the reply: returns (text or None, tool_call or None, usage)."""
         messages = req["messages"]
-        last = messages[-1] if isinstance(messages[-1], dict) else {}
+        # The last turn that is not a system message (Claude Code puts
+        # system messages between turns).
+        turns = [m for m in messages if isinstance(m, dict) and m.get("role") != "system"]
+        last = turns[-1] if turns else {}
         prompt_chars = sum(len(message_text(m.get("content"))) for m in messages
                            if isinstance(m, dict))
         tools = req.get("tools")
@@ -622,11 +634,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if tools and isinstance(tools, list) and last.get("role") == "user" \
                 and "call tool" in message_text(last.get("content")):
             fn = tools[0].get("function", {}) if isinstance(tools[0], dict) else {}
+            args = "{\"x\":1}"
             with self.state.lock:
                 n = self.state.next_call
                 self.state.next_call += 1
+                scripted = self.state.config["tool_args"]
+            for t in tools if isinstance(scripted, dict) else []:
+                f = t.get("function", {}) if isinstance(t, dict) else {}
+                if f.get("name") in scripted:
+                    fn, args = f, json.dumps(scripted[f["name"]])
+                    break
             tool_call = {"id": "call_%d" % n, "type": "function",
-                         "function": {"name": fn.get("name", ""), "arguments": "{\"x\":1}"}}
+                         "function": {"name": fn.get("name", ""), "arguments": args}}
             completion = 1
         else:
             with self.state.lock:
@@ -686,7 +705,21 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
 
         events = [chunk({"role": "assistant"})]
-        if tool_call is not None:
+        with self.state.lock:
+            split = self.state.config["tool_args_chunk"]
+        if tool_call is not None and split:
+            # The way real upstreams stream a call: id and name first, then
+            # the arguments in pieces that carry only the index.
+            fn, args, split = tool_call["function"], tool_call["function"]["arguments"], int(split)
+            events.append(chunk({"tool_calls": [{"index": 0, "id": tool_call["id"],
+                                                 "type": "function",
+                                                 "function": {"name": fn["name"],
+                                                              "arguments": ""}}]}))
+            for i in range(0, len(args), split):
+                events.append(chunk({"tool_calls": [{"index": 0, "function": {
+                    "arguments": args[i:i + split]}}]}))
+            events.append(chunk({}, "tool_calls"))
+        elif tool_call is not None:
             events.append(chunk({"tool_calls": [dict(tool_call, index=0)]}))
             events.append(chunk({}, "tool_calls"))
         else:
