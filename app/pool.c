@@ -19,6 +19,9 @@
  * workers start at once while the old ones drain.  /health/deep in any
  * worker reports the whole table.
  *
+ * Started as root with `user` set, the master becomes that user right
+ * after binding, before the first fork.
+ *
  * Signals come to the master's loop through sigtimedwait, nowhere else:
  * SIGCHLD reaps and respawns (with exponential backoff while workers die
  * young, a crash loop), SIGHUP re-reads the config, reopens the log and
@@ -32,6 +35,8 @@
 #include <sys/wait.h>
 
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,6 +138,43 @@ open_listen(const char *addr)
 	if (fd >= 0 && addr[0] == '/')
 		chmod(addr, 0660);
 	return fd;
+}
+
+/*
+ * Started as root with `user` set: become that user (groups, gid, uid, in
+ * that order, all three ids) once the socket is bound, before anything is
+ * forked, so no worker or keeper ever runs as root.  A unix socket is
+ * handed to the user too.  Returns 0, or -1 (logged) if it cannot.
+ */
+static int
+drop_privileges(const char *user, const char *addr)
+{
+	struct passwd	*pw;
+
+	if (user == NULL || *user == '\0')
+		return 0;
+	if (geteuid() != 0) {
+		log_warn("user \"%s\" is set but serve is not started as "
+		    "root; it keeps running as uid %ld", user, (long)geteuid());
+		return 0;
+	}
+	if ((pw = getpwnam(user)) == NULL) {
+		log_err("user \"%s\": no such user; create it or fix \"user\" "
+		    "in the config", user);
+		return -1;
+	}
+	if (addr[0] == '/' && chown(addr, pw->pw_uid, pw->pw_gid) == -1)
+		log_warn("cannot give %s to %s: %s", addr, user,
+		    strerror(errno));
+	if (setgroups(1, &pw->pw_gid) == -1 ||
+	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) == -1 ||
+	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1) {
+		log_err("cannot become user %s: %s", user, strerror(errno));
+		return -1;
+	}
+	log_info("serve: running as %s (uid %ld); its state_dir must be "
+	    "theirs", user, (long)pw->pw_uid);
+	return 0;
 }
 
 /* Workers alive and not told to stop; *idle: those with nothing in flight. */
@@ -344,6 +386,10 @@ pool_run(struct cfg *cfg, const char *addr, int nworkers)
 	if ((p.fd = open_listen(addr)) < 0) {
 		log_err("cannot listen on %s: %s (is another server using "
 		    "it?)", addr, strerror(errno));
+		return 1;
+	}
+	if (drop_privileges(cfg->user, addr) != 0) {
+		close(p.fd);
 		return 1;
 	}
 	shm = sizeof(*p.load) * (size_t)p.nslots;

@@ -82,6 +82,27 @@ def test(t):
     gw.stop()
     gw._stop_pool()
 
+    # -- user: started as root, nothing of the pool stays root -------------
+    if os.geteuid() == 0:
+        import pwd
+        nobody = pwd.getpwnam("nobody").pw_uid
+        gw, key, admin = gateway(mock, hung, workers=2, serve=True,
+                                 config={"user": "nobody"})
+        wait_for(lambda: len(gw.worker_pids()) >= 4, 10)
+
+        def uids(pid):
+            with open(f"/proc/{pid}/status") as f:
+                for ln in f:
+                    if ln.startswith("Uid:"):
+                        return set(int(x) for x in ln.split()[1:])
+            return set()
+        got = {p: uids(p) for p in gw.worker_pids()}
+        t.ok(len(got) >= 4 and all(u == {nobody} for u in got.values()),
+             "user: master, keeper and workers all run as nobody "
+             "(real, effective, saved, fs uid)", got)
+        gw.stop()
+        gw._stop_pool()
+
     # -- static: a killed worker is replaced; others' requests go on -------
     mock.call("POST", "/_mock/config", {"stream_chunk_delay_ms": 300,
                                          "stream_words": 8})
