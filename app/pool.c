@@ -261,6 +261,21 @@ reap(struct pool *p)
 	}
 }
 
+int
+pool_target(int dynamic, int live, int idle, int max, int min_spare,
+    int max_spare)
+{
+	if (!dynamic)
+		return max;
+	if (live < 1)
+		return 1;
+	if (idle < min_spare && live < max)
+		return live + 1;
+	if (idle > max_spare && live > 1)
+		return live - 1;
+	return live > max ? max : live;
+}
+
 /* Start or stop workers toward the target of the process manager. */
 static void
 scale(struct pool *p)
@@ -269,23 +284,14 @@ scale(struct pool *p)
 	int64_t	now = mono_ms();
 
 	live = count_live(p, &idle);
-	if (!p->dynamic)
-		want = p->max;
-	else {
-		want = live;
-		if (now - p->last_scale >= 1000) {
-			if (idle < p->cfg->pm_min_spare_workers &&
-			    live < p->max)
-				want = live + 1;
-			else if (idle > p->cfg->pm_max_spare_workers &&
-			    live > 1)
-				want = live - 1;
-			if (want != live)
-				p->last_scale = now;
-		}
-		if (want < 1)
-			want = 1;
-	}
+	want = live;
+	/* dynamic: one step a second, so a burst does not fork a crowd */
+	if (!p->dynamic || live < 1 || now - p->last_scale >= 1000)
+		want = pool_target(p->dynamic, live, idle, p->max,
+		    (int)p->cfg->pm_min_spare_workers,
+		    (int)p->cfg->pm_max_spare_workers);
+	if (p->dynamic && want != live)
+		p->last_scale = now;
 	for (; live > want; live--) {
 		/* Stop an idle one: it drains nothing and exits at once. */
 		for (i = 0; i < p->nslots; i++)
