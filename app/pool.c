@@ -237,14 +237,8 @@ reap(struct pool *p)
 			if (!p->stopping[i] && (!WIFEXITED(status) ||
 			    WEXITSTATUS(status) != 0)) {
 				/* A crash, or a start that fails: back off. */
-				int64_t b = POOL_BACKOFF_MIN_MS;
-				int	c;
+				int64_t b = pool_backoff_ms(p->crashes);
 
-				for (c = 0; c < p->crashes &&
-				    b < POOL_BACKOFF_MAX_MS; c++)
-					b *= 2;
-				if (b > POOL_BACKOFF_MAX_MS)
-					b = POOL_BACKOFF_MAX_MS;
 				p->crashes++;
 				p->next_spawn = mono_ms() + b;
 				log_warn("worker %ld died (status %d%s); "
@@ -259,6 +253,17 @@ reap(struct pool *p)
 			atomic_store(&p->load[i].pid, 0);
 		}
 	}
+}
+
+int64_t
+pool_backoff_ms(int crashes)
+{
+	int64_t	b = POOL_BACKOFF_MIN_MS;
+	int	c;
+
+	for (c = 0; c < crashes && b < POOL_BACKOFF_MAX_MS; c++)
+		b *= 2;
+	return b > POOL_BACKOFF_MAX_MS ? POOL_BACKOFF_MAX_MS : b;
 }
 
 int

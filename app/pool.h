@@ -7,6 +7,8 @@
 #ifndef QR_POOL_H
 #define QR_POOL_H
 
+#include <stdint.h>
+
 struct cfg;
 
 /*
@@ -18,6 +20,13 @@ struct cfg;
  */
 int	pool_target(int dynamic, int live, int idle, int max, int min_spare,
 	    int max_spare);
+
+/*
+ * How long to wait before respawning a worker that died abnormally, after
+ * crashes such deaths in a row (reset once a worker lives 2 s): 100 ms,
+ * doubling, at most 30 s.
+ */
+int64_t	pool_backoff_ms(int crashes);
 
 /* Listen on addr ("HOST:PORT", ":PORT" or a socket path). Returns an exit status. */
 int	pool_run(struct cfg *, const char *addr, int workers);

@@ -33,5 +33,14 @@ main(void)
 		is_int(t[i].want, pool_target(t[i].dynamic, t[i].live,
 		    t[i].idle, t[i].max, t[i].min_spare, t[i].max_spare),
 		    "%s", t[i].why);
+	{
+		static const struct { int crashes; long long ms; } b[] = {
+			{ 0, 100 }, { 1, 200 }, { 2, 400 }, { 3, 800 },
+			{ 8, 25600 }, { 9, 30000 }, { 30, 30000 }, { 1000, 30000 },
+		};
+		for (i = 0; i < sizeof(b) / sizeof(b[0]); i++)
+			is_int(b[i].ms, pool_backoff_ms(b[i].crashes),
+			    "backoff after %d crashes", b[i].crashes);
+	}
 	return 0;
 }
