@@ -40,6 +40,7 @@
 #include "accounts.h"
 #include "cfg.h"
 #include "conn.h"
+#include "loadtab.h"
 #include "log.h"
 #include "req.h"
 #include "route.h"
@@ -467,6 +468,7 @@ int
 worker_run(const struct cfg *cfg, int fd, struct load *pool, int npool, int me)
 {
 	struct worker		 w;
+	struct load		*tab = NULL;
 	struct sigaction	 sa;
 	struct timespec		 ts = { 0, 200 * 1000 * 1000 };
 	sigset_t		 set;
@@ -477,6 +479,13 @@ worker_run(const struct cfg *cfg, int fd, struct load *pool, int npool, int me)
 	w.fd = fd;
 	w.base.cfg = cfg;
 	w.base.started_ms = now_ms();
+	server_open(&w.base, cfg, "worker");
+	/* Spawned by a web server: share the load through state_dir. */
+	if (pool == NULL && w.base.st != NULL &&
+	    (tab = loadtab_open(cfg->state_dir, &me)) != NULL) {
+		pool = tab;
+		npool = LOADTAB_SLOTS;
+	}
 	w.load = pool != NULL && me >= 0 && me < npool ? &pool[me] : &w.own;
 	w.base.load = w.load;
 	if (w.load != &w.own) {
@@ -495,7 +504,6 @@ worker_run(const struct cfg *cfg, int fd, struct load *pool, int npool, int me)
 	pthread_mutex_init(&w.lock, NULL);
 	pthread_mutex_init(&w.refresh_lock, NULL);
 	w.base.refresh_lock = &w.refresh_lock;
-	server_open(&w.base, cfg, "worker");
 	/* Once, before any thread: curl_global_init is not thread-safe. */
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (FCGX_Init() != 0) {
@@ -544,6 +552,7 @@ worker_run(const struct cfg *cfg, int fd, struct load *pool, int npool, int me)
 	for (sig = 0; sig < w.nt; sig++)
 		xwipe(w.t[sig].srv.seal_key, sizeof(w.t[sig].srv.seal_key));
 	free(w.t);
+	loadtab_close(tab, me);
 	server_close(&w.base);
 	pthread_mutex_destroy(&w.lock);
 	pthread_mutex_destroy(&w.refresh_lock);

@@ -15,6 +15,7 @@
 #include "cfg.h"
 #include "req.h"
 #include "handlers.h"
+#include "loadtab.h"
 #include "store.h"
 #include "util.h"
 
@@ -129,7 +130,10 @@ load_json(json_object *o, struct load *l)
 	    (int64_t)atomic_load(&l->refused)));
 }
 
-/* Under serve: every live worker, and the totals. */
+/*
+ * Every live worker of this pool (serve's table, or the one the web
+ * server's workers share through state_dir), and the totals.
+ */
 static json_object *
 pool_json(struct load *pool, int n)
 {
@@ -139,8 +143,10 @@ pool_json(struct load *pool, int n)
 
 	arr = json_object_new_array();
 	for (i = 0; i < n; i++) {
-		if ((st = atomic_load(&pool[i].state)) == LOAD_EMPTY)
+		/* Claimed, and its process alive (a killed one leaves a row). */
+		if (!loadtab_live(pool, i))
 			continue;
+		st = atomic_load(&pool[i].state);
 		w = json_object_new_object();
 		load_json(w, &pool[i]);
 		json_object_array_add(arr, w);

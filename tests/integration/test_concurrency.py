@@ -224,6 +224,10 @@ def test(t):
          "capacity" in w and w.get("capacity") == 128,
          "/health/deep reports requests in flight and capacity "
          "(default 128 threads per worker)", r.text[:400])
+    p = (r.json() or {}).get("pool") or {}
+    t.ok(len(p.get("workers", [])) == 4 and p.get("capacity") == 512,
+         "/health/deep under lighttpd: the pool of all 4 workers (shared "
+         "through state_dir), capacity 512", json.dumps(p)[:600])
     lg = gw.logs()
     t.ok("client-gone" in lg or "client went away" in lg,
          "the log says the clients went away", lg[-1500:])
