@@ -57,6 +57,7 @@ static const struct cfg_key cfg_keys[] = {
 	K(log_level, CT_ENUM, 0, 0, "info", "error|warn|info|debug"),
 	KS(log_file, "stderr"),
 	KB(request_log, "true"),
+	KS(access_log, ""),
 	KB(auth_disabled, "false"),
 	K(cors_allowed_origins, CT_STRLIST, 0, 0, "", NULL),
 	KI(max_body_bytes, 1024, 1LL << 31, "33554432"),

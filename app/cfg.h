@@ -50,6 +50,7 @@ struct cfg {
 	char		*log_level;
 	char		*log_file;
 	bool		 request_log;
+	char		*access_log;	/* JSON-lines access log path, "" = off */
 	bool		 auth_disabled;
 	char		**cors_allowed_origins;	/* NULL-terminated */
 	long long	 max_body_bytes;

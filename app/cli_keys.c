@@ -1,5 +1,6 @@
 /*
- * cli_keys.c: qwenrelay keys add NAME [--admin] | list [--json] | revoke NAME
+ * cli_keys.c: qwenrelay keys add NAME [--admin] [--rpm N] [--tpm N]
+ *     [--models a,b] | list [--json] | revoke NAME
  *
  * A key is "qr-" and 43 base64url characters (32 random bytes).  It is
  * printed once, alone on its line on stdout, so scripts can capture it;
@@ -18,17 +19,16 @@
 #include "cfg.h"
 #include "cli.h"
 #include "crypto.h"
+#include "keys.h"
 #include "store.h"
 #include "util.h"
 #include "xmalloc.h"
 
-#define KEY_RANDOM_BYTES	32
-#define KEY_NAME_MAX		64
-
 static int
 keys_usage(void)
 {
-	fprintf(stderr, "usage: qwenrelay keys add NAME [--admin]\n"
+	fprintf(stderr, "usage: qwenrelay keys add NAME [--admin] [--rpm N] "
+	    "[--tpm N] [--models a,b]\n"
 	    "       qwenrelay keys list [--json]\n"
 	    "       qwenrelay keys revoke NAME\n");
 	return 2;
@@ -53,39 +53,32 @@ cli_store_open(const struct cfg *cfg)
 }
 
 static int
-keys_add(struct store *st, const char *name, int admin)
+keys_add(struct store *st, const char *name, int admin,
+    const struct key_limits *lim)
 {
-	unsigned char	 raw[KEY_RANDOM_BYTES], h[CRYPTO_SHA256_LEN];
-	char		*b64, *key;
-	int		 rc;
+	char	*key;
+	int	 rc;
 
-	if (!valid_ident(name, KEY_NAME_MAX)) {
+	rc = keys_create(st, name, admin, lim, &key);
+	if (rc == -EINVAL) {
 		fprintf(stderr, "qwenrelay: key name \"%s\" is not valid: use "
 		    "1-%d characters of A-Z a-z 0-9 . _ -\n", name,
-		    KEY_NAME_MAX);
+		    KEYS_NAME_MAX);
 		return 1;
 	}
-	if (crypto_random(raw, sizeof(raw)) != 0) {
-		fprintf(stderr, "qwenrelay: no random bytes available\n");
-		return 1;
-	}
-	b64 = b64url_encode(raw, sizeof(raw));
-	xwipe(raw, sizeof(raw));
-	key = xasprintf("qr-%s", b64);
-	xfree_secret(b64);
-	crypto_sha256(key, strlen(key), h);
-	rc = store_key_add(st, h, name, admin, now_ms());
 	if (rc == -EEXIST) {
 		fprintf(stderr, "qwenrelay: a key named \"%s\" exists; revoke "
 		    "it first (qwenrelay keys revoke %s) or pick another "
 		    "name\n", name, name);
-		xfree_secret(key);
+		return 1;
+	}
+	if (rc == -EIO) {
+		fprintf(stderr, "qwenrelay: no random bytes available\n");
 		return 1;
 	}
 	if (rc != 0) {
 		fprintf(stderr, "qwenrelay: cannot store the key: %s\n",
 		    store_strerror(rc));
-		xfree_secret(key);
 		return 1;
 	}
 	printf("%s\n", key);
@@ -96,32 +89,11 @@ keys_add(struct store *st, const char *name, int admin)
 	return 0;
 }
 
-/* Tokens and errors of the requests relayed for this key. */
-static void
-add_usage(struct store *st, json_object *o, const char *name)
-{
-	static const char *const fields[] = { "prompt_tokens",
-	    "completion_tokens", "errors", "errors_by_class" };
-	json_object	*u, *v;
-	char		*s;
-	size_t		 i;
-
-	if (store_usage_get(st, 'c', name, &s) != 0)
-		return;
-	if ((u = json_tokener_parse(s)) != NULL)
-		for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
-			if (json_object_object_get_ex(u, fields[i], &v))
-				json_object_object_add(o, fields[i],
-				    json_object_get(v));
-	json_object_put(u);
-	free(s);
-}
-
 static int
 keys_list(struct store *st, int json)
 {
 	struct client_key	**l;
-	size_t			  n, i;
+	size_t			  n, i, j;
 	char			  c[32], u[32];
 	int			  rc;
 
@@ -130,21 +102,11 @@ keys_list(struct store *st, int json)
 		return 1;
 	}
 	if (json) {
-		json_object *a = json_object_new_array();
-		for (i = 0; i < n; i++) {
-			json_object *o = json_object_new_object();
-			json_object_object_add(o, "name",
-			    json_object_new_string(l[i]->name));
-			json_object_object_add(o, "admin",
-			    json_object_new_boolean(l[i]->admin));
-			json_object_object_add(o, "created_at",
-			    json_object_new_int64(l[i]->created_ms));
-			json_object_object_add(o, "last_used_at",
-			    json_object_new_int64(l[i]->last_used_ms));
-			json_object_object_add(o, "requests",
-			    json_object_new_int64(l[i]->requests));
-			add_usage(st, o, l[i]->name);
-			json_object_array_add(a, o);
+		json_object *a;
+		if ((rc = keys_list_json(st, &a)) != 0) {
+			client_key_list_free(l, n);
+			fprintf(stderr, "qwenrelay: %s\n", store_strerror(rc));
+			return 1;
 		}
 		printf("%s\n", json_object_to_json_string_ext(a,
 		    JSON_C_TO_STRING_PRETTY));
@@ -152,14 +114,23 @@ keys_list(struct store *st, int json)
 	} else if (n == 0)
 		printf("No keys. Create one: qwenrelay keys add NAME\n");
 	else {
-		printf("%-24s %-5s %-20s %-20s %s\n", "NAME", "ADMIN",
-		    "CREATED", "LAST USED", "REQUESTS");
+		printf("%-24s %-5s %-20s %-20s %-9s %s\n", "NAME", "ADMIN",
+		    "CREATED", "LAST USED", "REQUESTS", "LIMITS");
 		for (i = 0; i < n; i++) {
 			fmt_utc(l[i]->created_ms, c, sizeof(c));
 			fmt_utc(l[i]->last_used_ms, u, sizeof(u));
-			printf("%-24s %-5s %-20s %-20s %lld\n", l[i]->name,
+			printf("%-24s %-5s %-20s %-20s %-9lld", l[i]->name,
 			    l[i]->admin ? "yes" : "no", c, u,
 			    (long long)l[i]->requests);
+			if (l[i]->lim.rpm > 0)
+				printf(" rpm=%lld", (long long)l[i]->lim.rpm);
+			if (l[i]->lim.tpm > 0)
+				printf(" tpm=%lld", (long long)l[i]->lim.tpm);
+			for (j = 0; l[i]->lim.models != NULL &&
+			    l[i]->lim.models[j] != NULL; j++)
+				printf("%s%s", j == 0 ? " models=" : ",",
+				    l[i]->lim.models[j]);
+			printf("\n");
 		}
 	}
 	client_key_list_free(l, n);
@@ -169,38 +140,68 @@ keys_list(struct store *st, int json)
 int
 cli_keys(const struct cfg *cfg, int argc, char **argv)
 {
-	struct store	*st;
-	int		 rc, admin = 0, json = 0, i;
-	const char	*name = NULL;
+	struct store		*st;
+	struct key_limits	 lim;
+	int			 rc, admin = 0, json = 0, limits = 0, i;
+	const char		*name = NULL, *es;
 
 	if (argc < 1)
 		return keys_usage();
+	memset(&lim, 0, sizeof(lim));
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--admin") == 0)
 			admin = 1;
+		else if ((strcmp(argv[i], "--rpm") == 0 ||
+		    strcmp(argv[i], "--tpm") == 0) && i + 1 < argc) {
+			int64_t v = parse_int(argv[i + 1], 1, KEYS_LIMIT_MAX,
+			    &es);
+			if (es != NULL) {
+				fprintf(stderr, "qwenrelay: %s %s: %s (a whole "
+				    "number from 1 to %lld)\n", argv[i],
+				    argv[i + 1], es, KEYS_LIMIT_MAX);
+				keys_models_free(lim.models);
+				return 2;
+			}
+			if (argv[i][2] == 'r')
+				lim.rpm = v;
+			else
+				lim.tpm = v;
+			limits = 1;
+			i++;
+		} else if (strcmp(argv[i], "--models") == 0 && i + 1 < argc &&
+		    lim.models == NULL) {
+			if (keys_models_parse(argv[++i], &lim.models, &es)
+			    != 0) {
+				fprintf(stderr, "qwenrelay: --models: %s\n", es);
+				return 2;
+			}
+			limits = 1;
+		}
 		else if (strcmp(argv[i], "--json") == 0)
 			json = 1;
 		else if (argv[i][0] == '-' || name != NULL)
-			return keys_usage();
+			goto usage;
 		else
 			name = argv[i];
 	}
 	if (strcmp(argv[0], "add") == 0) {
 		if (name == NULL || json)
-			return keys_usage();
+			goto usage;
 	} else if (strcmp(argv[0], "revoke") == 0) {
-		if (name == NULL || admin || json)
-			return keys_usage();
+		if (name == NULL || admin || json || limits)
+			goto usage;
 	} else if (strcmp(argv[0], "list") == 0) {
-		if (name != NULL || admin)
-			return keys_usage();
+		if (name != NULL || admin || limits)
+			goto usage;
 	} else
-		return keys_usage();
+		goto usage;
 
-	if ((st = cli_store_open(cfg)) == NULL)
+	if ((st = cli_store_open(cfg)) == NULL) {
+		keys_models_free(lim.models);
 		return 1;
+	}
 	if (strcmp(argv[0], "add") == 0)
-		rc = keys_add(st, name, admin);
+		rc = keys_add(st, name, admin, &lim);
 	else if (strcmp(argv[0], "list") == 0)
 		rc = keys_list(st, json);
 	else {
@@ -215,7 +216,11 @@ cli_keys(const struct cfg *cfg, int argc, char **argv)
 		rc = rc == 0 ? 0 : 1;
 	}
 	store_close(st);
+	keys_models_free(lim.models);
 	return rc;
+usage:
+	keys_models_free(lim.models);
+	return keys_usage();
 }
 
 int

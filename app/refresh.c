@@ -24,6 +24,7 @@
 #include "accounts.h"
 #include "cfg.h"
 #include "log.h"
+#include "metrics.h"
 #include "oauth.h"
 #include "provider.h"
 #include "refresh.h"
@@ -268,6 +269,7 @@ do_refresh(struct server *srv, const struct account *a, char **access,
 		log_info("refresh %s: ok in %lldms (%lld call%s), expires in "
 		    "%llds", a->id, (long long)(mono_ms() - t0), i + 1,
 		    i == 0 ? "" : "s", t.expires_in);
+		metrics_refresh(srv->st, METRIC_REFRESH_OK);
 		*access = xstrdup(t.access_token);
 		oauth_tokens_free(&t);
 		xfree_secret(ref);
@@ -277,12 +279,14 @@ do_refresh(struct server *srv, const struct account *a, char **access,
 	oauth_tokens_free(&t);
 	if (res == OAUTH_REJECTED) {
 		log_warn("refresh %s: needs a new login: %s", a->id, why);
+		metrics_refresh(srv->st, METRIC_REFRESH_REJECTED);
 		release(srv, a->id, why, NULL);
 		snprintf(err, errlen, "account %s needs a new login: %s",
 		    a->id, why);
 		return -EKEYREJECTED;
 	}
 	log_warn("refresh %s: failed: %s", a->id, why);
+	metrics_refresh(srv->st, METRIC_REFRESH_FAILED);
 	release(srv, a->id, NULL, why);
 	snprintf(err, errlen, "refresh of account %s failed for now: %s",
 	    a->id, why);

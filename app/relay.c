@@ -22,7 +22,9 @@
 
 #include "accounts.h"
 #include "cfg.h"
+#include "key_limits.h"
 #include "log.h"
+#include "outcome.h"
 #include "provider.h"
 #include "refresh.h"
 #include "relay.h"
@@ -269,8 +271,10 @@ attempt_run(struct relay *rl, const struct account *a,
 	at->call.on_data = on_data;
 	at->call.on_tick = on_tick;
 	at->call.arg = rl;
+	int64_t t0 = mono_ms();
 	at->res = body == NULL ? UP_ERROR :
 	    upstream_perform(rl->r->srv->upstream, &at->call);
+	outcome_attempt(rl->r, a, at->call.status, mono_ms() - t0);
 	at->call.url = NULL;
 	at->call.headers = NULL;
 	at->call.body = NULL;
@@ -287,6 +291,7 @@ count(struct relay *rl, const char *acct, const char *error_class)
 {
 	struct usage	u;
 
+	outcome_class(rl->r, error_class);
 	if (acct == NULL)
 		return;
 	memset(&u, 0, sizeof(u));
@@ -309,6 +314,7 @@ count_client(struct relay *rl)
 	struct usage	u;
 	char		cls[16];
 
+	outcome_tokens(rl->r, rl->prompt_tokens, rl->completion_tokens);
 	if (rl->r->client == NULL)
 		return;
 	memset(&u, 0, sizeof(u));
@@ -659,6 +665,9 @@ relay_request(struct req *r, enum relay_kind kind, const char *model)
 	read_wants(r->json, kind, &rl.wants);
 	rl.stream = rl.wants.stream;
 
+	outcome_model(r, model);
+	if (limits_model_check(r, model) != 0)
+		return 0;
 	if (r->srv->upstream == NULL)
 		r->srv->upstream = upstream_new();
 	if (r->srv->upstream == NULL || r->srv->st == NULL) {
@@ -797,6 +806,7 @@ relay_request(struct req *r, enum relay_kind kind, const char *model)
 			break;
 		}
 		/* The next account. */
+		outcome_rotated(r);
 		if (nskip < MAX_ATTEMPTS)
 			snprintf(skip[nskip++], sizeof(skip[0]), "%s", a->id);
 		account_free(a);

@@ -16,6 +16,8 @@
 
 #include <json-c/json.h>
 
+#include "outcome.h"
+
 struct cfg;
 struct store;
 struct client_key;
@@ -93,6 +95,12 @@ struct server {
 	 * and the others then see fresh tokens.  NULL: single-threaded.
 	 */
 	pthread_mutex_t		*refresh_lock;
+	/*
+	 * Access log, 0 or -1 = off.  One descriptor per process, shared by
+	 * its threads: SIGHUP reopens the file onto the same number (dup2).
+	 */
+	int			 alog_fd;
+	int			 alog_gen;	/* reopens seen when it was opened */
 };
 
 struct req {
@@ -124,6 +132,8 @@ struct req {
 	int			 broken;	/* a write failed: client gone */
 	size_t			 sent;		/* body bytes sent */
 	int64_t			 t0;		/* monotonic ms at start */
+	int			 route;		/* enum route_id, -1 = none matched */
+	struct req_outcome	 out;		/* what the relay did (outcome.h) */
 };
 
 /*

@@ -14,6 +14,7 @@
 #include "cfg.h"
 #include "crypto.h"
 #include "handlers.h"
+#include "key_limits.h"
 #include "log.h"
 #include "req.h"
 #include "route.h"
@@ -57,7 +58,53 @@ static const struct route routes[ROUTE__MAX] = {
 	    handle_admin_logins },
 	[ROUTE_ADMIN_LOGIN] = { "/admin/api/logins/*", M_GET, AUTH_ADMIN, 0,
 	    handle_admin_login },
+	[ROUTE_ADMIN_KEYS] = { "/admin/api/keys", M_GET | M_POST, AUTH_ADMIN, 1,
+	    handle_admin_keys },
+	[ROUTE_ADMIN_KEY] = { "/admin/api/keys/*", M_DELETE, AUTH_ADMIN, 0,
+	    handle_admin_key },
+	[ROUTE_METRICS] = { "/metrics", M_GET, AUTH_METRICS, 0,
+	    handle_metrics },
+	/* The page and its assets need no key; every API call does. */
+	[ROUTE_ADMIN_PAGE] = { "/admin", M_GET | M_HEAD, AUTH_NONE, 0,
+	    handle_admin_page },
+	[ROUTE_ADMIN_JS] = { "/admin/app.js", M_GET | M_HEAD, AUTH_NONE, 0,
+	    handle_admin_js },
+	[ROUTE_ADMIN_CSS] = { "/admin/app.css", M_GET | M_HEAD, AUTH_NONE, 0,
+	    handle_admin_css },
 };
+
+/* route_name: the patterns with "{id}" for "*", built once by hand. */
+static const char *const route_names[ROUTE__MAX] = {
+	[ROUTE_HEALTH] = "/health",
+	[ROUTE_V1_HEALTH] = "/v1/health",
+	[ROUTE_HEALTH_DEEP] = "/health/deep",
+	[ROUTE_V1_HEALTH_DEEP] = "/v1/health/deep",
+	[ROUTE_CHAT] = "/v1/chat/completions",
+	[ROUTE_EMBEDDINGS] = "/v1/embeddings",
+	[ROUTE_MODELS] = "/v1/models",
+	[ROUTE_MODEL] = "/v1/models/{id}",
+	[ROUTE_RESPONSES] = "/v1/responses",
+	[ROUTE_MESSAGES] = "/v1/messages",
+	[ROUTE_MESSAGES_COUNT] = "/v1/messages/count_tokens",
+	[ROUTE_ADMIN_ACCOUNTS] = "/admin/api/accounts",
+	[ROUTE_ADMIN_ACCOUNT] = "/admin/api/accounts/{id}",
+	[ROUTE_ADMIN_LOGINS] = "/admin/api/logins",
+	[ROUTE_ADMIN_LOGIN] = "/admin/api/logins/{id}",
+	[ROUTE_ADMIN_KEYS] = "/admin/api/keys",
+	[ROUTE_ADMIN_KEY] = "/admin/api/keys/{id}",
+	[ROUTE_METRICS] = "/metrics",
+	[ROUTE_ADMIN_PAGE] = "/admin",
+	[ROUTE_ADMIN_JS] = "/admin/app.js",
+	[ROUTE_ADMIN_CSS] = "/admin/app.css",
+};
+
+const char *
+route_name(int id)
+{
+	if (id < 0 || id >= ROUTE__MAX || route_names[id] == NULL)
+		return "other";
+	return route_names[id];
+}
 
 /* The families every route lives under; anything before them is a mount prefix. */
 static int
@@ -65,7 +112,8 @@ is_root_segment(const char *s, size_t n)
 {
 	return (n == 2 && strncmp(s, "v1", 2) == 0) ||
 	    (n == 6 && strncmp(s, "health", 6) == 0) ||
-	    (n == 5 && strncmp(s, "admin", 5) == 0);
+	    (n == 5 && strncmp(s, "admin", 5) == 0) ||
+	    (n == 7 && strncmp(s, "metrics", 7) == 0);
 }
 
 const char *
@@ -201,30 +249,6 @@ family_auth(const char *path)
 }
 
 /*
- * client_rate_limit_rpm: a fixed one-minute window per key, counted in
- * the stats env so every worker sees the same count.  Answers 429 itself.
- */
-static int
-rate_limited(struct req *r)
-{
-	long long	rpm = r->srv->cfg->client_rate_limit_rpm;
-	int64_t		now = now_ms(), n = 0;
-	char		hdr[64];
-
-	if (rpm <= 0 || r->client == NULL ||
-	    store_window_hit(r->srv->st, r->client->name, now / 60000, &n) != 0 ||
-	    n <= rpm)
-		return 0;
-	snprintf(hdr, sizeof(hdr), "Retry-After: %lld\r\n",
-	    (long long)(60 - (now / 1000) % 60));
-	resp_error_h(r, 429, hdr, "rate_limit_exceeded", "client_rate_limited",
-	    "This key made more than %lld requests this minute "
-	    "(client_rate_limit_rpm); retry after the Retry-After seconds.",
-	    rpm);
-	return 1;
-}
-
-/*
  * Check the client key.  Returns 0 with r->client set (or auth disabled),
  * or answers 401/403/503 itself and returns -1.
  */
@@ -235,6 +259,8 @@ authenticate(struct req *r, enum auth_level need)
 	struct client_key	*k = NULL;
 	int			 rc;
 
+	if (need == AUTH_METRICS)
+		need = r->srv->cfg->metrics_public ? AUTH_NONE : AUTH_ADMIN;
 	if (need == AUTH_NONE)
 		return 0;
 	if (r->srv->cfg->auth_disabled) {
@@ -269,8 +295,8 @@ authenticate(struct req *r, enum auth_level need)
 	}
 	r->client = k;
 	r->admin = k->admin;
-	store_key_touch(r->srv->st, h, now_ms());
-	if (rate_limited(r))
+	/* Its use is counted after the request, in the metrics' batch. */
+	if (limits_admit(r) != 0)
 		return -1;
 	if (need == AUTH_ADMIN && !k->admin) {
 		resp_error(r, 403, "invalid_request_error", "admin_required",
@@ -407,6 +433,7 @@ dispatch(struct req *r)
 		r->err_shape = routes[i].err_shape;
 		if ((routes[i].methods & r->method) && rt == NULL) {
 			rt = &routes[i];
+			r->route = (int)i;
 			memcpy(r->param, param, sizeof(param));
 		}
 	}

@@ -9,7 +9,8 @@ struct req;
 enum auth_level {
 	AUTH_NONE = 0,
 	AUTH_CLIENT,
-	AUTH_ADMIN
+	AUTH_ADMIN,
+	AUTH_METRICS		/* admin, or none with metrics_public */
 };
 
 enum route_id {
@@ -28,6 +29,12 @@ enum route_id {
 	ROUTE_ADMIN_ACCOUNT,
 	ROUTE_ADMIN_LOGINS,
 	ROUTE_ADMIN_LOGIN,
+	ROUTE_ADMIN_KEYS,
+	ROUTE_ADMIN_KEY,
+	ROUTE_METRICS,
+	ROUTE_ADMIN_PAGE,
+	ROUTE_ADMIN_JS,
+	ROUTE_ADMIN_CSS,
 	ROUTE__MAX
 };
 
@@ -66,6 +73,13 @@ int	route_always(const char *path);
  */
 int	route_match(const char *pattern, const char *path, char *param,
 	    size_t psz);
+
+/*
+ * The route's pattern for logs and metric labels, "{id}" for the id
+ * segment ("/admin/api/keys/{id}"); "other" for -1 (nothing matched).
+ * Static storage.
+ */
+const char *route_name(int route);
 
 /* Route, authenticate, validate and call the handler; always answers. */
 void	dispatch(struct req *);

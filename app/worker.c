@@ -37,11 +37,13 @@
 #include <curl/curl.h>
 #include <fcgiapp.h>
 
+#include "access_log.h"
 #include "accounts.h"
 #include "cfg.h"
 #include "conn.h"
 #include "loadtab.h"
 #include "log.h"
+#include "metrics.h"
 #include "req.h"
 #include "route.h"
 #include "store.h"
@@ -161,6 +163,8 @@ serve_one(struct server *srv, FCGX_Request *fr, int over)
 
 	memset(&r, 0, sizeof(r));
 	r.srv = srv;
+	r.route = -1;
+	r.out.last_reason = -1;
 	r.t0 = mono_ms();
 	r.sink.write = fcgx_write;
 	r.sink.flush = fcgx_flush;
@@ -224,6 +228,9 @@ done:
 	if (srv->load != NULL)
 		atomic_fetch_add(&srv->load->served, 1);
 	request_log(&r);
+	metrics_request_done(&r);
+	/* srv's own generation: the main thread reopens for everyone. */
+	access_log_write(&r, srv->alog_gen);
 	req_free(&r);
 }
 
@@ -504,6 +511,8 @@ worker_run(const struct cfg *cfg, int fd, struct load *pool, int npool, int me)
 	pthread_mutex_init(&w.lock, NULL);
 	pthread_mutex_init(&w.refresh_lock, NULL);
 	w.base.refresh_lock = &w.refresh_lock;
+	/* One access log descriptor for all threads (copied with base). */
+	access_log_open(&w.base);
 	/* Once, before any thread: curl_global_init is not thread-safe. */
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (FCGX_Init() != 0) {
@@ -539,9 +548,11 @@ worker_run(const struct cfg *cfg, int fd, struct load *pool, int npool, int me)
 	while (!atomic_load(&w.stop)) {
 		sig = sigtimedwait(&set, NULL, &ts);
 		if (sig == SIGHUP) {
+			/* Both reopen onto the descriptor threads use. */
 			if (log_open(NULL, cfg->log_file) != 0)
 				log_err("SIGHUP: cannot reopen %s",
 				    cfg->log_file);
+			access_log_open(&w.base);
 		} else if (sig > 0)
 			break;		/* SIGTERM, SIGINT, SIGUSR1 */
 	}

@@ -21,5 +21,11 @@ int	handle_admin_accounts(struct req *);
 int	handle_admin_account(struct req *);
 int	handle_admin_logins(struct req *);
 int	handle_admin_login(struct req *);
+int	handle_admin_keys(struct req *);
+int	handle_admin_key(struct req *);
+int	handle_metrics(struct req *);
+int	handle_admin_page(struct req *);
+int	handle_admin_js(struct req *);
+int	handle_admin_css(struct req *);
 
 #endif

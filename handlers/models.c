@@ -2,7 +2,8 @@
  * models.c: GET /v1/models (the union of the models of usable accounts,
  * each account's --models, else its upstream catalog, else its preset's;
  * OpenAI's list shape, owned_by = provider) and GET /v1/models/{id}.
- * Aliases from the config are listed when their target is served.
+ * Aliases from the config are listed when their target is served.  A key
+ * with a model list (keys add --models) sees only those models.
  */
 #include "config.h"
 
@@ -13,6 +14,7 @@
 #include "accounts.h"
 #include "cfg.h"
 #include "handlers.h"
+#include "key_limits.h"
 #include "req.h"
 #include "store.h"
 
@@ -84,6 +86,20 @@ served(struct req *r)
 		}
 	}
 	account_list_free(l, n);
+	/* A key with a model list sees only what it may use. */
+	if (r->client != NULL && r->client->lim.models != NULL) {
+		json_object *mine = json_object_new_array(), *v;
+		size_t k, m = json_object_array_length(list);
+		for (k = 0; k < m; k++) {
+			json_object *o = json_object_array_get_idx(list, k);
+			json_object_object_get_ex(o, "id", &v);
+			if (limits_model_allowed(r->srv->cfg, r->client,
+			    json_object_get_string(v)))
+				json_object_array_add(mine, json_object_get(o));
+		}
+		json_object_put(list);
+		list = mine;
+	}
 	return list;
 }
 

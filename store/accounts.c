@@ -605,7 +605,7 @@ enum { U_REQUESTS, U_PROMPT, U_COMPLETION, U_ERRORS, U_LAST_USED, U__MAX };
 int
 counters_parse(const void *p, size_t len, int64_t *f, size_t n)
 {
-	char	 buf[256], *s, *end;
+	char	 buf[1024], *s, *end;
 	size_t	 i;
 
 	memset(f, 0, n * sizeof(*f));
@@ -852,29 +852,5 @@ store_meta_put(struct store *st, const char *key, const char *val)
 	if (txn_begin(&t, st, false) != 0)
 		return t.ret;
 	txn_put(&t, st->dbi[DB_META], key, strlen(key), val, strlen(val), 0);
-	return txn_commit(&t);
-}
-
-/* ---- per-client request windows (stats env) ---- */
-
-int
-store_window_hit(struct store *st, const char *client, int64_t window,
-    int64_t *count)
-{
-	struct txn	t;
-	int64_t		f[2];	/* window, requests in it */
-	char		key[96];
-	size_t		klen;
-
-	klen = (size_t)snprintf(key, sizeof(key), "w%s", client);
-	if (klen >= sizeof(key))
-		return -EINVAL;
-	if (txn_begin_stats(&t, st, false) != 0)
-		return t.ret;
-	counters_get(&t, key, klen, f, 2);
-	f[1] = f[0] == window ? f[1] + 1 : 1;
-	f[0] = window;
-	counters_put(&t, key, klen, f, 2);
-	*count = f[1];
 	return txn_commit(&t);
 }

@@ -1,7 +1,8 @@
 /*
  * keys.c: client API keys.
  *
- * keys db:  sha256(key) -> {"v":1,"name":..,"admin":bool,"created":ms}
+ * keys db:  sha256(key) -> {"v":1,"name":..,"admin":bool,"created":ms,
+ *                            "rpm"?:n,"tpm"?:n,"models"?:[..]}
  * counters (stats env): "k" + sha256(key) -> {"v":1,"last_used":ms,"n":count}
  * A key's name is unique; lookups by name scan (there are few keys).
  */
@@ -14,12 +15,25 @@
 #include "store_int.h"
 #include "xmalloc.h"
 
+static void
+models_free(char **m)
+{
+	size_t	i;
+
+	if (m == NULL)
+		return;
+	for (i = 0; m[i] != NULL; i++)
+		free(m[i]);
+	free(m);
+}
+
 void
 client_key_free(struct client_key *k)
 {
 	if (k == NULL)
 		return;
 	free(k->name);
+	models_free(k->lim.models);
 	free(k);
 }
 
@@ -50,19 +64,42 @@ key_from_json(const void *hash, json_object *o)
 	k->admin = json_object_object_get_ex(o, "admin", &a) &&
 	    json_object_get_boolean(a);
 	k->created_ms = jget_i64(o, "created", 0);
+	k->lim.rpm = jget_i64(o, "rpm", 0);
+	k->lim.tpm = jget_i64(o, "tpm", 0);
+	if (json_object_object_get_ex(o, "models", &a) &&
+	    json_object_is_type(a, json_type_array)) {
+		size_t i, j, n = json_object_array_length(a);
+		k->lim.models = xcalloc(n + 1, sizeof(char *));
+		for (i = 0, j = 0; i < n; i++) {
+			json_object *m = json_object_array_get_idx(a, i);
+			if (json_object_is_type(m, json_type_string))
+				k->lim.models[j++] =
+				    xstrdup(json_object_get_string(m));
+		}
+	}
 	return k;
 }
 
 #define KCACHE_N	(sizeof(((struct store *)0)->kcache) / \
 			    sizeof(((struct store *)0)->kcache[0]))
 
+/* A deep copy: every pointer client_key_free frees is duplicated. */
 static struct client_key *
 key_dup(const struct client_key *k)
 {
 	struct client_key	*c = xmalloc(sizeof(*c));
+	size_t			 n, i;
 
 	*c = *k;
 	c->name = xstrdup(k->name);
+	c->lim.models = NULL;
+	if (k->lim.models != NULL) {
+		for (n = 0; k->lim.models[n] != NULL; n++)
+			;
+		c->lim.models = xcalloc(n + 1, sizeof(char *));
+		for (i = 0; i < n; i++)
+			c->lim.models[i] = xstrdup(k->lim.models[i]);
+	}
 	return c;
 }
 
@@ -116,7 +153,7 @@ find_name(struct txn *t, const char *name, unsigned char hash[STORE_HASH_LEN])
 
 int
 store_key_add(struct store *st, const unsigned char hash[STORE_HASH_LEN],
-    const char *name, int admin, int64_t now)
+    const char *name, int admin, const struct key_limits *lim, int64_t now)
 {
 	struct txn	 t;
 	json_object	*o;
@@ -134,6 +171,18 @@ store_key_add(struct store *st, const unsigned char hash[STORE_HASH_LEN],
 	json_object_object_add(o, "name", json_object_new_string(name));
 	json_object_object_add(o, "admin", json_object_new_boolean(admin));
 	json_object_object_add(o, "created", json_object_new_int64(now));
+	if (lim != NULL && lim->rpm > 0)
+		json_object_object_add(o, "rpm", json_object_new_int64(lim->rpm));
+	if (lim != NULL && lim->tpm > 0)
+		json_object_object_add(o, "tpm", json_object_new_int64(lim->tpm));
+	if (lim != NULL && lim->models != NULL) {
+		json_object *a = json_object_new_array();
+		size_t i;
+		for (i = 0; lim->models[i] != NULL; i++)
+			json_object_array_add(a,
+			    json_object_new_string(lim->models[i]));
+		json_object_object_add(o, "models", a);
+	}
 	rc = txn_put_json(&t, st->dbi[DB_KEYS], hash, STORE_HASH_LEN, o);
 	json_object_put(o);
 	if (rc != 0) {
@@ -271,4 +320,28 @@ store_key_touch(struct store *st, const unsigned char hash[STORE_HASH_LEN],
 	f[1] = now;
 	counters_put(&t, sk, sizeof(sk), f, 2);
 	return txn_commit(&t);
+}
+
+static int
+touch_fn(int64_t *f, size_t nf, void *arg)
+{
+	(void)nf;
+	f[0]++;
+	f[1] = *(int64_t *)arg;
+	return 0;
+}
+
+void
+store_key_touch_op(const unsigned char hash[STORE_HASH_LEN], int64_t now,
+    struct stats_op *op, unsigned char *key, int64_t *arg)
+{
+	key[0] = 'k';
+	memcpy(key + 1, hash, STORE_HASH_LEN);
+	*arg = now;
+	memset(op, 0, sizeof(*op));
+	op->key = key;
+	op->klen = 1 + STORE_HASH_LEN;
+	op->nf = 2;
+	op->fn = touch_fn;
+	op->arg = arg;
 }

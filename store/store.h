@@ -55,19 +55,35 @@ struct store_stats {
 };
 int	store_stats(struct store *, struct store_stats *);
 
+/*
+ * A key's own limits: requests and tokens per sliding minute (0 = none of
+ * its own: client_rate_limit_rpm applies to requests, no token limit) and
+ * the models it may use (NULL = every model; else NULL-terminated).
+ */
+struct key_limits {
+	int64_t		 rpm;
+	int64_t		 tpm;
+	char		**models;
+};
+
 /* Client keys: indexed by the SHA-256 of the key; the key itself is never stored. */
 struct client_key {
 	unsigned char	 hash[STORE_HASH_LEN];
 	char		*name;
 	int		 admin;
+	struct key_limits lim;
 	int64_t		 created_ms;
 	int64_t		 last_used_ms;	/* from the stats env; 0 = never */
 	int64_t		 requests;
 };
 
-/* -EEXIST if a key of that name exists. */
+/*
+ * -EEXIST if a key of that name exists.  lim may be NULL (no limits of its
+ * own); it is copied.
+ */
 int	store_key_add(struct store *, const unsigned char hash[STORE_HASH_LEN],
-	    const char *name, int admin, int64_t now);
+	    const char *name, int admin, const struct key_limits *lim,
+	    int64_t now);
 /* -ENOENT when no key has this hash. */
 int	store_key_find(struct store *, const unsigned char hash[STORE_HASH_LEN],
 	    struct client_key **);
@@ -79,6 +95,14 @@ int	store_key_revoke(struct store *, const char *name);
 int	store_key_touch(struct store *, const unsigned char hash[STORE_HASH_LEN],
 	    int64_t now);
 void	client_key_free(struct client_key *);
+struct stats_op;
+/*
+ * The same count as a stats op, for a caller's batch (store_stats_apply):
+ * key must hold STORE_HASH_LEN + 1 bytes and arg 1 int64_t, both living
+ * as long as op.
+ */
+void	store_key_touch_op(const unsigned char hash[STORE_HASH_LEN],
+	    int64_t now, struct stats_op *op, unsigned char *key, int64_t *arg);
 void	client_key_list_free(struct client_key **, size_t);
 
 
@@ -228,9 +252,33 @@ int	store_login_update(struct store *, const char *id,
 int	store_login_purge(struct store *, int64_t now);
 
 /*
- * Count one request of client in the fixed window numbered window (say,
- * the minute); *count is the requests in it so far, this one included.
+ * Counter records in the stats env, for app/metrics.c and app/key_limits.c.
+ * A record is up to STORE_STATS_FIELDS int64 fields under a binary key
+ * (at most 200 bytes).  store_stats_apply runs every op in ONE write
+ * transaction (the stats env's single writer lock is taken once per
+ * batch): each op's fn gets the record's current fields (zeros when
+ * absent) and changes them in place; returning nonzero leaves that record
+ * unwritten.  fn must not block.
  */
+#define STORE_STATS_FIELDS	32
+struct stats_op {
+	const void	*key;
+	size_t		 klen;
+	size_t		 nf;		/* fields in the record, <= STORE_STATS_FIELDS */
+	int		(*fn)(int64_t *f, size_t nf, void *arg);
+	void		*arg;
+};
+int	store_stats_apply(struct store *, const struct stats_op *, size_t n);
+/*
+ * Call fn for every record whose key starts with prefix, in key order, in
+ * one read transaction; fn returns nonzero to stop.  f has STORE_STATS_FIELDS
+ * fields (zeros past the record's own).  key points into the transaction:
+ * copy what you keep.
+ */
+int	store_stats_scan(struct store *, const void *prefix, size_t plen,
+	    int (*fn)(const void *key, size_t klen, const int64_t *f, void *arg),
+	    void *arg);
+
 /*
  * Stored Responses API turns (previous_response_id), in their own env
  * (state_dir/responses, no fsync: a cache).  text is app/'s record.
@@ -243,8 +291,5 @@ int	store_response_put(struct store *, const char *id, const char *text,
 int	store_response_get(struct store *, const char *id, int64_t now,
 	    char **text);
 int	store_response_purge(struct store *, int64_t now);
-
-int	store_window_hit(struct store *, const char *client, int64_t window,
-	    int64_t *count);
 
 #endif

@@ -101,9 +101,9 @@ main(void)
 		bail("store: %s", err);
 	srv.cfg = &cfg;
 	crypto_sha256("qr-user", 7, h);
-	store_key_add(srv.st, h, "user", 0, 1);
+	store_key_add(srv.st, h, "user", 0, NULL, 1);
 	crypto_sha256("qr-admin", 8, h);
-	store_key_add(srv.st, h, "admin", 1, 1);
+	store_key_add(srv.st, h, "admin", 1, NULL, 1);
 
 	o = run("GET", "/health", NULL, NULL);
 	ok(strncmp(o, "Status: 200", 11) == 0 && strstr(o, "\"ok\""),

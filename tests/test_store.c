@@ -56,9 +56,9 @@ main(void)
 
 	memset(h1, 1, sizeof(h1));
 	memset(h2, 2, sizeof(h2));
-	is_int(0, store_key_add(st, h1, "alice", 0, 1000), "add alice");
-	is_int(0, store_key_add(st, h2, "root", 1, 2000), "add root");
-	is_int(-EEXIST, store_key_add(st, h2, "alice", 0, 3000),
+	is_int(0, store_key_add(st, h1, "alice", 0, NULL, 1000), "add alice");
+	is_int(0, store_key_add(st, h2, "root", 1, NULL, 2000), "add root");
+	is_int(-EEXIST, store_key_add(st, h2, "alice", 0, NULL, 3000),
 	    "names are unique");
 	is_int(0, store_key_find(st, h2, &k), "find by hash");
 	ok(k != NULL && strcmp(k->name, "root") == 0 && k->admin &&
@@ -81,6 +81,26 @@ main(void)
 	ok(k != NULL && strcmp(k->name, "alice") == 0 && !k->admin &&
 	    k->created_ms == 1000, "the cached copy is the record");
 	client_key_free(k);
+	{
+		/* A cached key with a models list: copies are deep. */
+		unsigned char	 h3[STORE_HASH_LEN];
+		char		*ml[] = { "m1", "m2", NULL };
+		struct key_limits lim = { 0, 0, ml };
+		int		 j, good = 1;
+
+		memset(h3, 7, sizeof(h3));
+		is_int(0, store_key_add(st, h3, "lim", 0, &lim, 1500),
+		    "add a key with a models list");
+		for (j = 0; j < 3; j++) {
+			if (store_key_find(st, h3, &k) != 0 ||
+			    k->lim.models == NULL ||
+			    strcmp(k->lim.models[1], "m2") != 0)
+				good = 0;
+			client_key_free(k);
+		}
+		ok(good, "found three times (two from the cache), each copy "
+		    "with its own models list");
+	}
 	is_int(0, store_key_revoke(st, "alice"), "revoke");
 	is_int(-ENOENT, store_key_revoke(st, "alice"), "revoke twice");
 	is_int(-ENOENT, store_key_find(st, h1, &k), "revoked key is gone");

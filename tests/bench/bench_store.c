@@ -4,6 +4,11 @@
  *   selection read   store_account_list + store_mark_list, 10 accounts
  *   usage counter    store_usage_add into the stats env (MDB_NOSYNC)
  *   synced write     store_mark_set into data.mdb (fully synced commit)
+ *   metrics batch    metrics_request_done for a relayed chat request (one
+ *                    stats transaction: route+code, key, tokens, latency
+ *                    histogram, the key's use counter)
+ *   access log line  access_log_line + write(2) to an O_APPEND file
+ *   /metrics render  metrics_render with 10 accounts
  *
  * The gap between the last two is why counters live in their own
  * unsynced environment: a synced commit per request would cap a worker.
@@ -16,6 +21,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <fcntl.h>
+
+#include "access_log.h"
+#include "cfg.h"
+#include "metrics.h"
+#include "outcome.h"
+#include "req.h"
+#include "route.h"
 #include "store.h"
 #include "util.h"
 
@@ -107,6 +120,60 @@ main(int argc, char **argv)
 	}
 	printf("synced commit, data.mdb: %.1f us\n",
 	    (now_us() - t0) / (iters / 20));
+	{
+		struct cfg		 cfg;
+		struct server		 srv;
+		struct req		 r;
+		struct client_key	 k;
+		char			 e2[256], *text, *line, path[128];
+		size_t			 len;
+		int			 fd;
+
+		unsetenv("QWENRELAY_CONFIG");
+		cfg_load(&cfg, "/nonexistent", e2, sizeof(e2));
+		memset(&srv, 0, sizeof(srv));
+		srv.cfg = &cfg;
+		srv.st = st;
+		memset(&k, 0, sizeof(k));
+		k.name = "bench";
+		memset(&r, 0, sizeof(r));
+		r.srv = &srv;
+		r.client = &k;
+		r.route = ROUTE_CHAT;
+		r.status = 200;
+		r.method_name = "POST";
+		memset(&a, 0, sizeof(a));
+		strcpy(a.id, "k00000001");
+		a.provider = "openai-compatible";
+		outcome_model(&r, "coder-model");
+		outcome_attempt(&r, &a, 200, 420);
+		outcome_tokens(&r, 12, 34);
+		t0 = now_us();
+		for (i = 0; i < iters; i++)
+			metrics_request_done(&r);
+		printf("metrics batch per request (one stats txn): %.1f us\n",
+		    (now_us() - t0) / iters);
+		snprintf(path, sizeof(path), "%s/access.jsonl", dir);
+		fd = open(path, O_WRONLY | O_APPEND | O_CREAT, 0600);
+		t0 = now_us();
+		for (i = 0; i < iters; i++) {
+			line = access_log_line(&r, now_ms(), &len);
+			if (write(fd, line, len) != (ssize_t)len)
+				break;
+			free(line);
+		}
+		printf("access log line (json-c + one write): %.1f us\n",
+		    (now_us() - t0) / iters);
+		close(fd);
+		t0 = now_us();
+		for (i = 0; i < 200; i++) {
+			metrics_render(&srv, &text, &len);
+			free(text);
+		}
+		printf("/metrics render, 10 accounts: %.1f us (%lu bytes)\n",
+		    (now_us() - t0) / 200, (unsigned long)len);
+		cfg_free(&cfg);
+	}
 	store_close(st);
 	char cmd[64];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);

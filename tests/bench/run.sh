@@ -15,7 +15,8 @@
 # Environment: DURATION (10s), CONNS (16), THREADS (2), WORKERS (4),
 # WARMUP (2s), REPEAT (3 alternated runs per target; the table shows the
 # median), WORKLOADS (which pairs), REQUEST_LOG (false), QR_BUILDDIR (the
-# build tree, default: this source tree).
+# build tree, default: this source tree), QR_BENCH_CONFIG (the gateway's
+# JSON config, default {}).
 set -eu
 
 SRCDIR=$(cd "$(dirname "$0")/../.." && pwd)
@@ -87,7 +88,9 @@ wait_port() {
 for v in $(env | sed -n 's/^\(QWENRELAY_[A-Za-z0-9_]*\)=.*/\1/p'); do
 	unset "$v"
 done
-echo '{}' >"$TMP/qwenrelay.json"
+# QR_BENCH_CONFIG: the gateway's config file (JSON), e.g. to measure with
+# '{"access_log":"/tmp/x.jsonl"}'; default {}.
+printf '%s\n' "${QR_BENCH_CONFIG:-"{}"}" >"$TMP/qwenrelay.json"
 export QWENRELAY_CONFIG=$TMP/qwenrelay.json
 export QWENRELAY_STATE_DIR=$TMP/state
 export QWENRELAY_LOG_FILE=$TMP/qwenrelay.log

@@ -228,6 +228,10 @@ def test(t):
     t.ok(len(p.get("workers", [])) == 4 and p.get("capacity") == 512,
          "/health/deep under lighttpd: the pool of all 4 workers (shared "
          "through state_dir), capacity 512", json.dumps(p)[:600])
+    m = gw.req("GET", "/metrics", key=admin).text
+    t.ok("\nqwenrelay_requests_capacity 512\n" in m,
+         "/metrics: the pool's capacity (4 workers x 128 threads)",
+         [ln for ln in m.splitlines() if "requests_" in ln])
     lg = gw.logs()
     t.ok("client-gone" in lg or "client went away" in lg,
          "the log says the clients went away", lg[-1500:])
