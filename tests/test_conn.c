@@ -11,8 +11,11 @@
 #include <sys/socket.h>
 
 #include <arpa/inet.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
 #include <netinet/in.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -67,7 +70,7 @@ test_tcp(void)
 	struct conn_watch	 w;
 	socklen_t		 len = sizeof(a);
 	char			 sport[8], cport[8];
-	int			 lfd, cfd, afd;
+	int			 lfd, cfd, afd, nl;
 
 	lfd = socket(AF_INET, SOCK_STREAM, 0);
 	memset(&a, 0, sizeof(a));
@@ -93,8 +96,14 @@ test_tcp(void)
 	is_int(0, conn_gone(&w), "client connected: not gone");
 	close(cfd);
 	usleep(50 * 1000);
-	is_int(1, conn_gone(&w), "client closed (server side in CLOSE_WAIT): "
-	    "gone");
+	if ((nl = socket(AF_NETLINK, SOCK_DGRAM, NETLINK_SOCK_DIAG)) == -1)
+		diag("no sock_diag netlink here (%s): the CLOSE_WAIT check "
+		    "cannot work; skipped", strerror(errno));
+	else {
+		close(nl);
+		is_int(1, conn_gone(&w), "client closed (server side in "
+		    "CLOSE_WAIT): gone");
+	}
 	conn_watch_init(&w, -1, "127.0.0.1", sport, "127.0.0.1", "1");
 	is_int(0, conn_gone(&w), "no such connection here: not known, not "
 	    "gone");
