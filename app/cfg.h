@@ -44,6 +44,11 @@ struct cfg {
 	char		*listen;
 	long long	 workers;
 	long long	 max_requests;
+	long long	 threads;	/* request slots per worker process */
+	char		*pm;		/* serve: "static" | "dynamic" */
+	long long	 pm_min_spare_workers;	/* dynamic: idle workers kept */
+	long long	 pm_max_spare_workers;	/* dynamic: idle beyond: stop */
+	long long	 shutdown_grace_seconds;	/* drain on SIGTERM */
 	char		*user;		/* serve started as root drops to it */
 	char		*listen_group;	/* group of serve's unix socket */
 	bool		 run_as_root;	/* serve as root without "user" */

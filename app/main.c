@@ -142,7 +142,7 @@ main(int argc, char **argv)
 
 	if (argc < 2) {
 		warn_startup(&cfg, 0);
-		rc = worker_run(&cfg, STDIN_FILENO);
+		rc = worker_run(&cfg, STDIN_FILENO, NULL, 0, -1);
 	} else if (strcmp(argv[1], "serve") == 0) {
 		warn_startup(&cfg, 1);
 		rc = serve(&cfg, argc - 2, argv + 2);

@@ -7,7 +7,10 @@
  * dedup, in the same short transaction that drops the lease.  A lease is
  * free when it is past lease_until or its pid is dead, so a refresher
  * killed mid-way holds nobody up for long.  Waiters poll the record until
- * the lease is gone and then use what the refresher wrote.
+ * the lease is gone and then use what the refresher wrote.  The lease
+ * names a process; a worker's threads serialise on srv->refresh_lock
+ * around taking it, so within a process one thread refreshes and the
+ * rest find the new tokens.
  */
 #include "config.h"
 
@@ -352,12 +355,16 @@ refresh_ensure(struct server *srv, const char *id, int force, char **access,
 			return rc;
 		}
 		memset(&la, 0, sizeof(la));
-		la.now = now_ms();
 		la.since = since;
 		la.force = force;
 		la.buffer_ms = buffer_ms;
+		if (srv->refresh_lock != NULL)
+			pthread_mutex_lock(srv->refresh_lock);
+		la.now = now_ms();
 		if ((rc = store_account_update(srv->st, id, lease_fn,
 		    &la)) != 0) {
+			if (srv->refresh_lock != NULL)
+				pthread_mutex_unlock(srv->refresh_lock);
 			snprintf(err, errlen, "account %s: %s", id,
 			    store_strerror(rc));
 			account_free(a);
@@ -365,9 +372,13 @@ refresh_ensure(struct server *srv, const char *id, int force, char **access,
 		}
 		if (la.outcome == LEASE_TAKEN) {
 			rc = do_refresh(srv, a, access, err, errlen);
+			if (srv->refresh_lock != NULL)
+				pthread_mutex_unlock(srv->refresh_lock);
 			account_free(a);
 			return rc;
 		}
+		if (srv->refresh_lock != NULL)
+			pthread_mutex_unlock(srv->refresh_lock);
 		if (la.outcome == LEASE_FRESH || la.outcome == LEASE_GONE)
 			continue;	/* re-read and decide again */
 		/* Busy: wait for the other refresher, then use its token. */

@@ -452,6 +452,21 @@ answer_errno(struct req *r, int rc)
 	}
 }
 
+int
+route_always(const char *path)
+{
+	static const enum route_id probes[] = { ROUTE_HEALTH, ROUTE_V1_HEALTH,
+	    ROUTE_HEALTH_DEEP, ROUTE_V1_HEALTH_DEEP };
+	char	param[sizeof(((struct req *)0)->param)];
+	size_t	i;
+
+	for (i = 0; path != NULL && i < sizeof(probes) / sizeof(probes[0]); i++)
+		if (route_match(routes[probes[i]].pattern, path, param,
+		    sizeof(param)))
+			return 1;
+	return 0;
+}
+
 void
 dispatch(struct req *r)
 {

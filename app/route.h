@@ -71,6 +71,13 @@ struct route_env {
 const char *route_path(const struct route_env *, char *buf, size_t bufsz);
 
 /*
+ * Is path one of the probes answered even when every request slot is
+ * busy (/health, /health/deep and their /v1 twins)?  They are cheap and
+ * never call upstream; the worker's reserve threads serve them.
+ */
+int	route_always(const char *path);
+
+/*
  * Does path match pattern (see struct route)?  Returns 1 with the {id}
  * in param (psz bytes, NUL-terminated) when the pattern has one, else 0.
  * "**": %XX decoded; a malformed escape, a control byte (decoded ones

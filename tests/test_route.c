@@ -326,6 +326,23 @@ main(void)
 		    "rejects an embedded NUL");
 	}
 
+	/* What the reserve threads still answer when every slot is busy. */
+	{
+		static const struct { const char *path; int want; } probes[] = {
+			{ "/health", 1 }, { "/v1/health", 1 },
+			{ "/health/deep", 1 }, { "/v1/health/deep", 1 },
+			{ "/v1/chat/completions", 0 }, { "/v1/models", 0 },
+			{ "/health/x", 0 }, { "/healthz", 0 }, { "/", 0 },
+			{ "", 0 }, { NULL, 0 },
+		};
+		size_t	j;
+
+		for (j = 0; j < sizeof(probes) / sizeof(probes[0]); j++)
+			is_int(probes[j].want, route_always(probes[j].path),
+			    "route_always(%s)", probes[j].path ?
+			    probes[j].path : "NULL");
+	}
+
 	free(out.p);
 	store_close(srv.st);
 	cfg_free(&cfg);
