@@ -395,13 +395,20 @@ edge_filter_end(struct edge_filter *f)
 		}
 		sse_event(f);
 		f->p->stream_end(f->st, &f->out);
-		edge_filter_flush(f);
+		/*
+		 * Hand the last bytes down without flushing: they leave with
+		 * the end of the request, after the caller kept the turn.
+		 * Flushed here, a client could read the whole answer and send
+		 * previous_response_id before the turn is stored (another
+		 * thread or worker serves it at once).
+		 */
+		drain(f);
 		if (f->p->stream_output != NULL)
 			f->output = f->p->stream_output(f->st);
 		break;
 	case E_BODY:
 		finish_body(f);
-		edge_filter_flush(f);
+		drain(f);	/* not flushed: see above */
 		break;
 	case E_HEAD:
 	case E_BAD:

@@ -44,8 +44,16 @@ log_open(const char *level, const char *file)
 	fd = open(file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 	if (fd == -1)
 		return -1;
-	if (log_fd != STDERR_FILENO)
-		close(log_fd);
+	if (log_fd != STDERR_FILENO) {
+		/*
+		 * Reopen in place: other threads may be writing to log_fd
+		 * right now, and dup2 swaps the file under the same number
+		 * atomically (SIGHUP after a log rotation).
+		 */
+		dup2(fd, log_fd);
+		close(fd);
+		return 0;
+	}
 	log_fd = fd;
 	return 0;
 }

@@ -22,6 +22,7 @@
 #include "cfg.h"
 #include "key_limits.h"
 #include "log.h"
+#include "loadtab.h"
 #include "metrics.h"
 #include "outcome.h"
 #include "req.h"
@@ -176,8 +177,26 @@ void
 metrics_inflight(const struct server *srv, int64_t *inflight,
     int64_t *capacity)
 {
+	int	i, st;
+
 	*inflight = 1;
 	*capacity = srv->cfg->workers;
+	if (srv->load == NULL)
+		return;
+	/* This process's slots, or the whole pool's when it is shared. */
+	*inflight = atomic_load(&srv->load->in_flight);
+	*capacity = atomic_load(&srv->load->capacity);
+	if (srv->pool == NULL)
+		return;
+	*inflight = *capacity = 0;
+	for (i = 0; i < srv->npool; i++) {
+		if (!loadtab_live(srv->pool, i))
+			continue;
+		*inflight += atomic_load(&srv->pool[i].in_flight);
+		st = atomic_load(&srv->pool[i].state);
+		if (st == LOAD_SERVING)
+			*capacity += atomic_load(&srv->pool[i].capacity);
+	}
 }
 
 /* ---- rendering ---- */
@@ -453,11 +472,11 @@ metrics_render(struct server *srv, char **res, size_t *len)
 
 	metrics_inflight(srv, &infl, &cap);
 	head(&o, "qwenrelay_requests_in_flight", "gauge",
-	    "Requests being served by the answering worker process.");
+	    "Requests being served by the pool's worker processes.");
 	outf(&o, "qwenrelay_requests_in_flight %lld\n", (long long)infl);
 	head(&o, "qwenrelay_requests_capacity", "gauge",
-	    "Requests the pool can serve at once (configured workers times "
-	    "requests per worker).");
+	    "Requests the pool can serve at once (its live workers times "
+	    "threads per worker).");
 	outf(&o, "qwenrelay_requests_capacity %lld\n", (long long)cap);
 	*res = o.buf;
 	*len = o.len;

@@ -40,10 +40,10 @@ void	metrics_refresh(struct store *, enum metric_refresh);
 int	metrics_render(struct server *, char **out, size_t *len);
 
 /*
- * Requests in flight and the capacity to serve them.  THE place where the
- * threaded worker (issue 12) plugs in its live counts; today one process
- * serves one request at a time, so capacity is the configured workers and
- * in flight is what this process knows: the request asking.
+ * Requests in flight and the capacity to serve them, from the workers'
+ * shared load table (serve's, or the one in state_dir): every live
+ * worker's in-flight count, and the request slots of those serving.
+ * Outside a worker (no table): 1 and the configured workers.
  */
 void	metrics_inflight(const struct server *, int64_t *inflight,
 	    int64_t *capacity);

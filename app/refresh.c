@@ -10,7 +10,10 @@
  * window is kept as small as the code can make it).
  *
  * lease_pid says who holds the lease: a pid (a refresher; free once
- * lease_until is past or the pid is dead), 0 (free), LEASE_COOL (nobody:
+ * lease_until is past or the pid is dead; our own pid counts as a live
+ * holder too, so the threads of one worker wait for each other on the
+ * lease exactly as processes do, and srv->refresh_lock is not needed
+ * here), 0 (free), LEASE_COOL (nobody:
  * a proactive refresh failed, proactive tries pause until lease_until) or
  * LEASE_SUSPECT (nobody, but an earlier refresher stopped without
  * storing a result).  A lease taken over from a refresher that stopped is

@@ -198,7 +198,8 @@ wait_ms(struct relay *rl, int64_t ms)
 
 	while ((left = end - mono_ms()) > 0) {
 		usleep((useconds_t)(left > 1000 ? 1000 : left) * 1000);
-		if (on_tick(rl) != 0)
+		if (on_tick(rl) != 0 ||
+		    upstream_client_gone(rl->r->srv->upstream))
 			return -1;
 	}
 	return 0;
@@ -335,16 +336,42 @@ count_client(struct relay *rl)
 	store_usage_add(rl->r->srv->st, 'c', rl->r->client->name, &u);
 }
 
+/*
+ * Token counts from a non-streamed answer.  Only the "usage" object is
+ * parsed, not the whole answer (parsing the answer was a tenth of a chat
+ * request's CPU): inside a JSON string every quote is escaped, so the
+ * bytes "usage" followed by a colon can only be a key.  The last one is
+ * the top-level one (OpenAI puts usage after choices).
+ */
 static void
 usage_from_body(struct relay *rl, const char *body)
 {
-	json_object	*o;
+	json_tokener	*tok;
+	json_object	*u, *v;
+	const char	*p, *k = NULL;
+	int		 bad = 0;
 
-	if (body == NULL || (o = json_tokener_parse(body)) == NULL)
+	if (body == NULL)
 		return;
-	if (upcheck_usage(o, &rl->prompt_tokens, &rl->completion_tokens))
+	for (p = body; (p = strstr(p, "\"usage\"")) != NULL; ) {
+		p += 7;
+		p += strspn(p, " \t\r\n");
+		if (*p == ':')
+			k = p + 1 + strspn(p + 1, " \t\r\n");
+	}
+	if (k == NULL || *k != '{' || (tok = json_tokener_new_ex(4)) == NULL)
+		return;
+	u = json_tokener_parse_ex(tok, k, (int)strnlen(k, 1 << 16));
+	json_tokener_free(tok);
+	if (u == NULL)
+		return;
+	if (json_object_object_get_ex(u, "prompt_tokens", &v))
+		rl->prompt_tokens = upcheck_tokens(v, &bad);
+	if (json_object_object_get_ex(u, "completion_tokens", &v))
+		rl->completion_tokens = upcheck_tokens(v, &bad);
+	if (bad)
 		log_warn("upstream sent unbelievable usage; counted as 0");
-	json_object_put(o);
+	json_object_put(u);
 }
 
 static void

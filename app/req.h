@@ -9,6 +9,8 @@
 #ifndef QR_REQ_H
 #define QR_REQ_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,19 +46,61 @@ struct sink {
 	void	*ctx;
 };
 
-/* What a worker owns for its whole life, lent to every request. */
+enum load_state {
+	LOAD_EMPTY = 0,		/* no process in this slot */
+	LOAD_STARTING,		/* forked, threads not up yet */
+	LOAD_SERVING,
+	LOAD_STOPPING		/* draining: accepts no more */
+};
+
+/*
+ * A worker process's load, shared by its threads (atomics, no lock):
+ * what /health/deep reports and what admission control decides on.
+ * Under `serve` every worker's struct lives in one shared memory segment
+ * the master made before forking, so the master (dynamic mode) and any
+ * worker's /health/deep see the whole pool.
+ */
+struct load {
+	atomic_int		 pid;
+	atomic_int		 state;		/* enum load_state */
+	atomic_int		 in_flight;	/* requests being served now */
+	atomic_int		 capacity;	/* request slots (cfg threads) */
+	atomic_int		 threads;	/* slots + reserve for probes */
+	atomic_ulong		 served;	/* requests answered */
+	atomic_ulong		 refused;	/* 503s for lack of a slot */
+	int64_t			 started_ms;	/* wall clock */
+};
+
+/*
+ * What a worker thread owns for its whole life, lent to every request.
+ * The store and the sealing key are the process's, shared by its threads;
+ * the upstream client is the thread's own.
+ */
 struct server {
 	const struct cfg	*cfg;
 	struct store		*st;		/* NULL if the store failed to open */
-	char			 st_err[256];	/* why it failed */
+	char			 st_err[768];	/* why it failed */
 	void			*upstream;	/* per-worker upstream client */
 	unsigned char		 seal_key[32];	/* tokens at rest */
 	int			 have_key;	/* seal_key loaded */
 	char			 key_err[256];	/* why not */
 	int64_t			 started_ms;
 	unsigned long		 served;
-	int			 alog_fd;	/* access log, 0 or -1 = off */
-	int			 alog_gen;	/* SIGHUPs seen when it was opened */
+	struct load		*load;		/* NULL outside a worker */
+	struct load		*pool;		/* serve: every worker, or NULL */
+	int			 npool;
+	/*
+	 * The refresh lease names a process; the process's threads take
+	 * this lock around taking it and refreshing, so one thread refreshes
+	 * and the others then see fresh tokens.  NULL: single-threaded.
+	 */
+	pthread_mutex_t		*refresh_lock;
+	/*
+	 * Access log, 0 or -1 = off.  One descriptor per process, shared by
+	 * its threads: SIGHUP reopens the file onto the same number (dup2).
+	 */
+	int			 alog_fd;
+	int			 alog_gen;	/* reopens seen when it was opened */
 };
 
 struct req {

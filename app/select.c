@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "accounts.h"
@@ -164,11 +165,23 @@ select_pick(const struct select_in *in, struct select_out *out)
 	return 0;
 }
 
+/* Give back the list: a borrowed snapshot, or a copy of our own. */
+static void
+select_release(struct account_snap *snap, struct account **all, size_t n)
+{
+	if (snap != NULL)
+		store_account_snap_put(snap);
+	else
+		account_list_free(all, n);
+}
+
 int
 select_account(struct server *srv, const char *model, char (*skip)[24],
     size_t nskip, struct select_result *r)
 {
 	const struct cfg	 *cfg = srv->cfg;
+	struct account_snap	 *snap = NULL;
+	struct account *const	 *borrowed;
 	struct account		**all = NULL;
 	struct mark		 *marks = NULL;
 	struct select_in	  in;
@@ -179,14 +192,20 @@ select_account(struct server *srv, const char *model, char (*skip)[24],
 	int			  rc;
 
 	memset(r, 0, sizeof(*r));
-	/* Only least-used needs the counters; they cost a read per account. */
-	rc = cfg->strategy == STRAT_LEAST_USED ?
-	    store_account_list(srv->st, &all, &nall) :
-	    store_account_list_bare(srv->st, &all, &nall);
+	/*
+	 * Only least-used needs the counters (a read per account, into a
+	 * copy); the others borrow the store's parsed list, read only, and
+	 * copy just the account chosen.
+	 */
+	if (cfg->strategy == STRAT_LEAST_USED)
+		rc = store_account_list(srv->st, &all, &nall);
+	else if ((rc = store_account_snap_get(srv->st, &snap, &borrowed,
+	    &nall)) == 0)
+		all = (struct account **)(uintptr_t)borrowed;
 	if (rc != 0)
 		return rc;
 	if ((rc = store_mark_list(srv->st, &marks, &nm)) != 0) {
-		account_list_free(all, nall);
+		select_release(snap, all, nall);
 		return rc;
 	}
 	memset(&in, 0, sizeof(in));
@@ -235,10 +254,16 @@ select_account(struct server *srv, const char *model, char (*skip)[24],
 		}
 	}
 	mark_list_free(marks, nm);
-	for (i = 0; i < nall; i++)
-		if (all[i] != r->acct)
-			account_free(all[i]);
-	free(all);
+	if (snap != NULL) {
+		if (rc == 0)
+			r->acct = account_copy(r->acct);
+		store_account_snap_put(snap);
+	} else {
+		for (i = 0; i < nall; i++)
+			if (all[i] != r->acct)
+				account_free(all[i]);
+		free(all);
+	}
 	return rc;
 }
 

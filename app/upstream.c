@@ -17,12 +17,17 @@
 
 #include <curl/curl.h>
 
+#include "conn.h"
 #include "upstream.h"
 #include "util.h"
 #include "xmalloc.h"
 
+/* How often a running call looks at the client's connection. */
+#define WATCH_MS	500
+
 struct upstream {
-	CURL	*h;
+	CURL			*h;
+	const struct conn_watch	*watch;	/* the client's connection, or NULL */
 };
 
 struct upstream *
@@ -46,9 +51,23 @@ upstream_free(struct upstream *u)
 	free(u);
 }
 
+void
+upstream_watch(struct upstream *u, const struct conn_watch *w)
+{
+	u->watch = w;
+}
+
+int
+upstream_client_gone(const struct upstream *u)
+{
+	return u != NULL && u->watch != NULL && conn_gone(u->watch);
+}
+
 struct xfer {
 	struct upstream_call	*c;
 	CURL			*h;
+	const struct conn_watch	*watch;
+	int64_t			 last_watch;
 	size_t			 cap;
 	int			 aborted;
 	int			 too_large;
@@ -146,6 +165,13 @@ on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut,
 	int64_t		 now = mono_ms();
 
 	(void)dt; (void)dn; (void)ut; (void)un;
+	if (x->watch != NULL && now - x->last_watch >= WATCH_MS) {
+		x->last_watch = now;
+		if (conn_gone(x->watch)) {
+			x->aborted = 1;
+			return 1;	/* curl closes the upstream connection */
+		}
+	}
 	if (x->c->on_tick == NULL || now - x->last_tick < 1000)
 		return 0;
 	x->last_tick = now;
@@ -167,7 +193,8 @@ upstream_perform(struct upstream *u, struct upstream_call *c)
 	memset(&x, 0, sizeof(x));
 	x.c = c;
 	x.h = u->h;
-	x.last_tick = mono_ms();
+	x.watch = u->watch;
+	x.last_tick = x.last_watch = mono_ms();
 	c->status = 0;
 	c->resp = NULL;
 	c->resp_len = 0;

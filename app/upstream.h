@@ -1,7 +1,7 @@
 /*
  * upstream.h: the one module that talks to providers (libcurl).
  *
- * One CURL handle per worker, reused so connections stay open.  A call
+ * One CURL handle per worker thread, reused so connections stay open.  A call
  * either buffers the answer (non-streaming, capped, total timeout) or hands
  * each piece of the body to a callback as it arrives (streaming, idle
  * timeout only, so a long stream is never cut).
@@ -13,12 +13,27 @@
 #include <stdint.h>
 
 struct cfg;
+struct conn_watch;
 
 struct upstream;
 
 /* Create/free a worker's client; call after fork.  Free accepts NULL. */
 struct upstream	*upstream_new(void);
 void		 upstream_free(struct upstream *);
+/*
+ * Watch w, the connection of the request being served, during every later
+ * call on u: about every 500 ms (conn_gone); once the client or the web
+ * server dropped the request the call ends as UP_ABORTED and the upstream
+ * connection is closed, streaming or not, before or after the first byte.
+ * NULL stops watching.  The worker sets it per request; w stays the
+ * caller's and must outlive the calls.
+ */
+void		 upstream_watch(struct upstream *, const struct conn_watch *);
+/*
+ * Between calls (a wait before a retry, say): 1 when the watched client
+ * is gone (conn_gone), else 0; 0 too when nothing is watched or u is NULL.
+ */
+int		 upstream_client_gone(const struct upstream *);
 
 enum upstream_result {
 	UP_OK = 0,		/* an HTTP answer came (any status) */

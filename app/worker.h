@@ -7,12 +7,18 @@
 struct cfg;
 struct server;
 
+struct load;
+
 /*
- * Serve requests on the listening socket fd until told to stop (SIGTERM,
- * SIGINT, SIGUSR1) or max_requests is reached.  Opens the store and the
- * upstream client itself: call it after fork.  Returns an exit status.
+ * Serve requests on the listening socket fd on cfg threads (+ reserve)
+ * until told to stop (SIGTERM, SIGINT, SIGUSR1) or max_requests is
+ * reached; then drain for up to shutdown_grace_seconds.  Opens the store
+ * and the upstream clients itself: call it after fork.  pool is NULL (the
+ * worker keeps its load to itself) or the serve master's shared array of
+ * npool slots, of which pool[me] is this worker's.  Returns an exit status.
  */
-int	worker_run(const struct cfg *, int listen_fd);
+int	worker_run(const struct cfg *, int listen_fd, struct load *pool,
+	    int npool, int me);
 
 /*
  * What every long-lived process (worker, keeper) does first, after fork:

@@ -15,6 +15,7 @@
 #include "cfg.h"
 #include "req.h"
 #include "handlers.h"
+#include "loadtab.h"
 #include "store.h"
 #include "util.h"
 
@@ -102,6 +103,64 @@ accounts_summary(struct req *r)
 	return o;
 }
 
+static const char *const load_states[] = {
+	[LOAD_EMPTY] = "empty", [LOAD_STARTING] = "starting",
+	[LOAD_SERVING] = "serving", [LOAD_STOPPING] = "stopping"
+};
+
+/* One worker's load into o: the numbers of struct load, by name. */
+static void
+load_json(json_object *o, struct load *l)
+{
+	int	st = atomic_load(&l->state);
+
+	json_object_object_add(o, "pid", json_object_new_int(
+	    atomic_load(&l->pid)));
+	json_object_object_add(o, "state", json_object_new_string(
+	    st >= 0 && st <= LOAD_STOPPING ? load_states[st] : "?"));
+	json_object_object_add(o, "requests_served", json_object_new_int64(
+	    (int64_t)atomic_load(&l->served)));
+	json_object_object_add(o, "requests_in_flight", json_object_new_int(
+	    atomic_load(&l->in_flight)));
+	json_object_object_add(o, "capacity", json_object_new_int(
+	    atomic_load(&l->capacity)));
+	json_object_object_add(o, "threads", json_object_new_int(
+	    atomic_load(&l->threads)));
+	json_object_object_add(o, "refused_overloaded", json_object_new_int64(
+	    (int64_t)atomic_load(&l->refused)));
+}
+
+/*
+ * Every live worker of this pool (serve's table, or the one the web
+ * server's workers share through state_dir), and the totals.
+ */
+static json_object *
+pool_json(struct load *pool, int n)
+{
+	json_object	*o = json_object_new_object(), *arr, *w;
+	int64_t		 in_flight = 0, capacity = 0;
+	int		 i, st;
+
+	arr = json_object_new_array();
+	for (i = 0; i < n; i++) {
+		/* Claimed, and its process alive (a killed one leaves a row). */
+		if (!loadtab_live(pool, i))
+			continue;
+		st = atomic_load(&pool[i].state);
+		w = json_object_new_object();
+		load_json(w, &pool[i]);
+		json_object_array_add(arr, w);
+		in_flight += atomic_load(&pool[i].in_flight);
+		if (st == LOAD_SERVING)
+			capacity += atomic_load(&pool[i].capacity);
+	}
+	json_object_object_add(o, "requests_in_flight",
+	    json_object_new_int64(in_flight));
+	json_object_object_add(o, "capacity", json_object_new_int64(capacity));
+	json_object_object_add(o, "workers", arr);
+	return o;
+}
+
 int
 handle_health_deep(struct req *r)
 {
@@ -128,9 +187,15 @@ handle_health_deep(struct req *r)
 	json_object_object_add(o, "store", s);
 	s = json_object_new_object();
 	json_object_object_add(s, "pid", json_object_new_int((int)getpid()));
-	json_object_object_add(s, "requests_served",
-	    json_object_new_int64((int64_t)r->srv->served));
+	if (r->srv->load != NULL)
+		load_json(s, r->srv->load);
+	else
+		json_object_object_add(s, "requests_served",
+		    json_object_new_int64((int64_t)r->srv->served));
 	json_object_object_add(o, "worker", s);
+	if (r->srv->pool != NULL)
+		json_object_object_add(o, "pool", pool_json(r->srv->pool,
+		    r->srv->npool));
 	json_object_object_add(o, "accounts", accounts_summary(r));
 	resp_json(r, 200, o);
 	json_object_put(o);

@@ -299,15 +299,20 @@ store_account_get_bare(struct store *st, const char *id, struct account **out)
 	if (txn_begin(&t, st, true) != 0)
 		return t.ret;
 	/* The list cache is exact while no commit happened since it was read. */
-	if (st->cache != NULL && st->cache_txn == mdb_txn_id(t.txn)) {
+	pthread_mutex_lock(&st->cache_lock);
+	if (st->cache != NULL && st->cache->txn == mdb_txn_id(t.txn)) {
 		txn_abort(&t);
-		for (i = 0; i < st->ncache; i++)
-			if (strcmp(st->cache[i]->id, id) == 0) {
-				*out = account_dup(st->cache[i]);
-				return 0;
+		rc = -ENOENT;
+		for (i = 0; i < st->cache->n; i++)
+			if (strcmp(st->cache->l[i]->id, id) == 0) {
+				*out = account_dup(st->cache->l[i]);
+				rc = 0;
+				break;
 			}
-		return -ENOENT;
+		pthread_mutex_unlock(&st->cache_lock);
+		return rc;
 	}
+	pthread_mutex_unlock(&st->cache_lock);
 	rc = txn_get_json(&t, st->dbi[DB_ACCOUNTS], id, strlen(id), &o);
 	txn_abort(&t);
 	if (rc != 0)
@@ -373,38 +378,55 @@ account_dup(const struct account *a)
 	return c;
 }
 
-static struct account **
-list_dup(struct account **l, size_t n)
-{
-	struct account	**c = xcalloc(n + 1, sizeof(*c));
-	size_t		  i;
 
-	for (i = 0; i < n; i++)
-		c[i] = account_dup(l[i]);
-	return c;
+void
+snap_put(struct account_snap *s)
+{
+	if (s == NULL || atomic_fetch_sub(&s->refs, 1) != 1)
+		return;
+	account_list_free(s->l, s->n);
+	free(s);
 }
 
-static int
-account_list(struct store *st, struct account ***out, size_t *n, int usage)
+void
+store_account_snap_put(struct account_snap *s)
+{
+	snap_put(s);
+}
+
+struct account *
+account_copy(const struct account *a)
+{
+	return account_dup(a);
+}
+
+int
+store_account_snap_get(struct store *st, struct account_snap **snap,
+    struct account *const **out, size_t *n)
 {
 	struct txn	  t;
 	MDB_cursor	 *c;
 	MDB_val		  k, v;
 	struct account	**l = NULL, *a;
-	size_t		  cnt = 0, i, id;
+	struct account_snap *s, *old = NULL;
+	size_t		  cnt = 0, id;
 	int		  rc;
 
+	*snap = NULL;
 	*out = NULL;
 	*n = 0;
 	if (txn_begin(&t, st, true) != 0)
 		return t.ret;
 	id = mdb_txn_id(t.txn);
-	if (st->cache != NULL && st->cache_txn == id) {
+	pthread_mutex_lock(&st->cache_lock);
+	if (st->cache != NULL && st->cache->txn == id) {
+		s = st->cache;
+		atomic_fetch_add(&s->refs, 1);
+		pthread_mutex_unlock(&st->cache_lock);
 		txn_abort(&t);
-		cnt = st->ncache;
-		l = list_dup(st->cache, cnt);
 		goto done;
 	}
+	pthread_mutex_unlock(&st->cache_lock);
 	if ((rc = mdb_cursor_open(t.txn, st->dbi[DB_ACCOUNTS], &c)) != 0) {
 		txn_abort(&t);
 		return store_mdb_err(rc);
@@ -425,11 +447,44 @@ account_list(struct store *st, struct account ***out, size_t *n, int usage)
 	txn_abort(&t);
 	if (cnt > 1)
 		qsort(l, cnt, sizeof(*l), acct_cmp);
-	account_list_free(st->cache, st->ncache);
-	st->cache = list_dup(l, cnt);
-	st->ncache = cnt;
-	st->cache_txn = id;
+	s = xcalloc(1, sizeof(*s));
+	atomic_init(&s->refs, 1);	/* the caller's */
+	s->l = l;
+	s->n = cnt;
+	s->txn = id;
+	pthread_mutex_lock(&st->cache_lock);
+	/* Another thread may have cached a newer list meanwhile: keep it. */
+	if (st->cache == NULL || st->cache->txn < id) {
+		old = st->cache;
+		atomic_fetch_add(&s->refs, 1);	/* the store's */
+		st->cache = s;
+	}
+	pthread_mutex_unlock(&st->cache_lock);
+	snap_put(old);
 done:
+	*snap = s;
+	*out = s->l;
+	*n = s->n;
+	return 0;
+}
+
+static int
+account_list(struct store *st, struct account ***out, size_t *n, int usage)
+{
+	struct account_snap	 *s;
+	struct account *const	 *sl;
+	struct account		**l;
+	size_t			  cnt, i;
+	int			  rc;
+
+	*out = NULL;
+	*n = 0;
+	if ((rc = store_account_snap_get(st, &s, &sl, &cnt)) != 0)
+		return rc;
+	l = xcalloc(cnt + 1, sizeof(*l));
+	for (i = 0; i < cnt; i++)
+		l[i] = account_dup(sl[i]);
+	snap_put(s);
 	for (i = 0; usage && i < cnt; i++)
 		fill_usage(st, l[i]);
 	*out = l;
@@ -565,20 +620,48 @@ counters_parse(const void *p, size_t len, int64_t *f, size_t n)
 	return 0;
 }
 
+/*
+ * " <v>" in decimal at buf, at most sz bytes; returns the length or 0
+ * when it does not fit.  By hand: snprintf's format engine was most of a
+ * counter write's cost (two or three writes per request).
+ */
+static size_t
+put_i64(char *buf, size_t sz, int64_t v)
+{
+	char		 tmp[24];
+	size_t		 n = 0, i;
+	uint64_t	 u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+
+	do {
+		tmp[n++] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u > 0);
+	if (v < 0)
+		tmp[n++] = '-';
+	if (n + 1 > sz)
+		return 0;
+	buf[0] = ' ';
+	for (i = 0; i < n; i++)
+		buf[1 + i] = tmp[n - 1 - i];
+	return n + 1;
+}
+
 int
 counters_format(char *buf, size_t sz, const int64_t *f, size_t n)
 {
-	size_t	i, o;
-	int	w;
+	size_t	i, o, w;
 
-	o = (size_t)snprintf(buf, sz, "1");
-	for (i = 0; i < n && o < sz; i++) {
-		w = snprintf(buf + o, sz - o, " %lld", (long long)f[i]);
-		if (w < 0)
+	if (sz < 2)
+		return -EINVAL;
+	buf[0] = '1';
+	o = 1;
+	for (i = 0; i < n; i++) {
+		if ((w = put_i64(buf + o, sz - o - 1, f[i])) == 0)
 			return -EINVAL;
-		o += (size_t)w;
+		o += w;
 	}
-	return o < sz ? (int)o : -EINVAL;
+	buf[o] = '\0';
+	return (int)o;
 }
 
 void

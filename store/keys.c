@@ -80,6 +80,29 @@ key_from_json(const void *hash, json_object *o)
 	return k;
 }
 
+#define KCACHE_N	(sizeof(((struct store *)0)->kcache) / \
+			    sizeof(((struct store *)0)->kcache[0]))
+
+/* A deep copy: every pointer client_key_free frees is duplicated. */
+static struct client_key *
+key_dup(const struct client_key *k)
+{
+	struct client_key	*c = xmalloc(sizeof(*c));
+	size_t			 n, i;
+
+	*c = *k;
+	c->name = xstrdup(k->name);
+	c->lim.models = NULL;
+	if (k->lim.models != NULL) {
+		for (n = 0; k->lim.models[n] != NULL; n++)
+			;
+		c->lim.models = xcalloc(n + 1, sizeof(char *));
+		for (i = 0; i < n; i++)
+			c->lim.models[i] = xstrdup(k->lim.models[i]);
+	}
+	return c;
+}
+
 /* Counters of a key (stats env): "1 <requests> <last_used>". */
 static void
 key_counters(struct store *st, struct client_key *k)
@@ -177,15 +200,41 @@ store_key_find(struct store *st, const unsigned char hash[STORE_HASH_LEN],
 	json_object	*o;
 	int		 rc;
 
+	struct key_cached *c;
+	size_t		 id, i;
+
 	if (txn_begin(&t, st, true) != 0)
 		return t.ret;
+	id = mdb_txn_id(t.txn);
+	/* Parsed already, and no commit since: a copy, no parse. */
+	pthread_mutex_lock(&st->cache_lock);
+	for (i = 0; i < KCACHE_N; i++) {
+		c = &st->kcache[i];
+		if (c->txn == id && c->k != NULL &&
+		    memcmp(c->hash, hash, STORE_HASH_LEN) == 0) {
+			*out = key_dup(c->k);
+			pthread_mutex_unlock(&st->cache_lock);
+			txn_abort(&t);
+			return 0;
+		}
+	}
+	pthread_mutex_unlock(&st->cache_lock);
 	rc = txn_get_json(&t, st->dbi[DB_KEYS], hash, STORE_HASH_LEN, &o);
 	txn_abort(&t);
 	if (rc != 0)
 		return rc;
 	*out = key_from_json(hash, o);
 	json_object_put(o);
-	return *out == NULL ? -EINVAL : 0;
+	if (*out == NULL)
+		return -EINVAL;
+	pthread_mutex_lock(&st->cache_lock);
+	c = &st->kcache[st->kcache_next++ % KCACHE_N];
+	client_key_free(c->k);
+	c->k = key_dup(*out);
+	c->txn = id;
+	memcpy(c->hash, hash, STORE_HASH_LEN);
+	pthread_mutex_unlock(&st->cache_lock);
+	return 0;
 }
 
 static int

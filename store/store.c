@@ -195,6 +195,7 @@ store_open(struct store **out, const char *dir, const struct store_opts *o,
 		return rc;
 	}
 	st = xcalloc(1, sizeof(*st));
+	pthread_mutex_init(&st->cache_lock, NULL);
 	st->dir = xstrdup(dir);
 	rc = env_open(&st->env, dir, o->map_size_mb << 20, DB__MAX,
 	    o->max_readers, 0, err, errlen);
@@ -226,6 +227,8 @@ store_open(struct store **out, const char *dir, const struct store_opts *o,
 void
 store_close(struct store *st)
 {
+	size_t	i;
+
 	if (st == NULL)
 		return;
 	if (st->senv != NULL) {
@@ -236,7 +239,10 @@ store_close(struct store *st)
 		mdb_env_close(st->renv);
 	if (st->env != NULL)
 		mdb_env_close(st->env);
-	account_list_free(st->cache, st->ncache);
+	snap_put(st->cache);
+	for (i = 0; i < sizeof(st->kcache) / sizeof(st->kcache[0]); i++)
+		client_key_free(st->kcache[i].k);
+	pthread_mutex_destroy(&st->cache_lock);
 	free(st->dir);
 	free(st);
 }

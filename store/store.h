@@ -174,6 +174,23 @@ int	store_account_get_bare(struct store *, const char *id, struct account **);
 int	store_account_list(struct store *, struct account ***, size_t *);
 /* The same without the counters (one read transaction, no stats reads). */
 int	store_account_list_bare(struct store *, struct account ***, size_t *);
+
+/*
+ * The accounts without counters, borrowed instead of copied: the parsed
+ * list the store caches (exact while no commit happened since it was
+ * read), shared by every thread of the process.  *l points at n accounts
+ * in creation order, READ ONLY, valid until store_account_snap_put(snap);
+ * keep one beyond that with account_copy.  Copying the whole list was a
+ * sixth of a chat request's CPU with ten accounts.  Returns 0 or -errno
+ * (then nothing is held).
+ */
+struct account_snap;
+int	store_account_snap_get(struct store *, struct account_snap **snap,
+	    struct account *const **l, size_t *n);
+/* Drop a borrowed list; accepts NULL. */
+void	store_account_snap_put(struct account_snap *);
+/* A deep copy the caller owns (account_free). */
+struct account *account_copy(const struct account *);
 int	store_account_count(struct store *, size_t *);
 /* Delete an account, its marks, its retired-token hashes; -ENOENT if absent. */
 int	store_account_del(struct store *, const char *id);

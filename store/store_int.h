@@ -8,6 +8,8 @@
 #ifndef QR_STORE_INT_H
 #define QR_STORE_INT_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include <json-c/json.h>
@@ -34,14 +36,36 @@ struct store {
 	MDB_dbi		 rdbi;
 	char		*dir;
 	/*
-	 * The accounts as last parsed, and the id of the read transaction
+	 * The accounts as last parsed, with the id of the read transaction
 	 * they were read in.  Every commit to the env makes a new id, so an
 	 * equal id means the records are byte for byte the same: no parse.
+	 * Reference counted: threads borrow it (store_account_snap_get);
+	 * cache_lock guards the pointer and the count's first increment.
 	 */
-	struct account	**cache;
-	size_t		  ncache;
-	size_t		  cache_txn;
+	pthread_mutex_t	  cache_lock;
+	struct account_snap *cache;
+	/*
+	 * Client keys as last parsed (every authenticated request looks one
+	 * up), exact while the env's txn id is the one they were read in;
+	 * also under cache_lock.  Replaced round robin.
+	 */
+	struct key_cached {
+		size_t		 txn;		/* 0: empty */
+		unsigned char	 hash[STORE_HASH_LEN];
+		struct client_key *k;
+	}		  kcache[8];
+	unsigned int	  kcache_next;
 };
+
+struct account_snap {
+	atomic_int	  refs;
+	struct account	**l;
+	size_t		  n;
+	size_t		  txn;		/* mdb_txn_id it was read in */
+};
+
+/* Drop one reference; the last frees the list. */
+void	 snap_put(struct account_snap *);
 
 struct txn {
 	struct store	*st;

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -17,6 +18,15 @@ relabel(struct account *a, void *arg)
 	(void)arg;
 	free(a->label);
 	a->label = xstrdup("after");
+	return 0;
+}
+
+static int
+relabel_back(struct account *a, void *arg)
+{
+	(void)arg;
+	free(a->label);
+	a->label = xstrdup("before");
 	return 0;
 }
 
@@ -64,6 +74,33 @@ main(void)
 	    l[0]->last_used_ms == 6000 && l[0]->requests == 2,
 	    "list sorted, with counters from the stats env");
 	client_key_list_free(l, n);
+	is_int(0, store_key_find(st, h1, &k), "find alice (now cached)");
+	client_key_free(k);
+	is_int(0, store_key_find(st, h1, &k), "find alice again, from the "
+	    "cache");
+	ok(k != NULL && strcmp(k->name, "alice") == 0 && !k->admin &&
+	    k->created_ms == 1000, "the cached copy is the record");
+	client_key_free(k);
+	{
+		/* A cached key with a models list: copies are deep. */
+		unsigned char	 h3[STORE_HASH_LEN];
+		char		*ml[] = { "m1", "m2", NULL };
+		struct key_limits lim = { 0, 0, ml };
+		int		 j, good = 1;
+
+		memset(h3, 7, sizeof(h3));
+		is_int(0, store_key_add(st, h3, "lim", 0, &lim, 1500),
+		    "add a key with a models list");
+		for (j = 0; j < 3; j++) {
+			if (store_key_find(st, h3, &k) != 0 ||
+			    k->lim.models == NULL ||
+			    strcmp(k->lim.models[1], "m2") != 0)
+				good = 0;
+			client_key_free(k);
+		}
+		ok(good, "found three times (two from the cache), each copy "
+		    "with its own models list");
+	}
 	is_int(0, store_key_revoke(st, "alice"), "revoke");
 	is_int(-ENOENT, store_key_revoke(st, "alice"), "revoke twice");
 	is_int(-ENOENT, store_key_find(st, h1, &k), "revoked key is gone");
@@ -88,6 +125,33 @@ main(void)
 		ok(an == 1 && strcmp(al[0]->label, "before") == 0,
 		    "listed (and cached)");
 		account_list_free(al, an);
+		{
+			struct account_snap	*s1, *s2, *s3;
+			struct account *const	*l1;
+			struct account *const	*l2;
+			struct account *const	*l3;
+			size_t			 n1, n2, n3;
+
+			is_int(0, store_account_snap_get(st, &s1, &l1, &n1),
+			    "borrow the list");
+			store_account_snap_get(st, &s2, &l2, &n2);
+			ok(s1 == s2 && l1 == l2 && n1 == 1 &&
+			    strcmp(l1[0]->label, "before") == 0,
+			    "borrowed twice without a commit: one shared list, "
+			    "no copy");
+			store_account_snap_put(s2);
+			store_account_update(st, "k1", relabel, NULL);
+			store_account_snap_get(st, &s3, &l3, &n3);
+			ok(s3 != s1 && n3 == 1 &&
+			    strcmp(l3[0]->label, "after") == 0,
+			    "after a commit: a new list");
+			ok(strcmp(l1[0]->label, "before") == 0,
+			    "the old borrowed list stays valid until put");
+			store_account_snap_put(s1);
+			store_account_snap_put(s3);
+			store_account_snap_put(NULL);
+			store_account_update(st, "k1", relabel_back, NULL);
+		}
 		is_int(0, store_account_update(st, "k1", relabel, NULL),
 		    "relabel");
 		store_account_list_bare(st, &al, &an);
@@ -103,6 +167,28 @@ main(void)
 		store_account_list_bare(st, &al, &an);
 		is_int(0, (long long)an, "a deleted account is gone from the list");
 		account_list_free(al, an);
+	}
+	/* Counter records round-trip any int64 (formatted by hand). */
+	{
+		static const int64_t deltas[] = { 0, 1, 9, 10, -1, -10,
+		    INT64_MAX, INT64_MIN + 1, 1234567890123LL };
+		int64_t	v = 0, want = 0;
+		size_t	i;
+		int	good = 1;
+
+		for (i = 0; i < sizeof(deltas) / sizeof(deltas[0]); i++) {
+			if (i > 0)
+				store_stats_incr(st, "ctr", -want, &v);
+			want = deltas[i];
+			if (store_stats_incr(st, "ctr", want, &v) != 0 ||
+			    v != want) {
+				diag("counter %lld read back as %lld",
+				    (long long)want, (long long)v);
+				good = 0;
+			}
+		}
+		ok(good, "counters: 0, 1, 9, 10, negatives, INT64_MAX, "
+		    "INT64_MIN+1 read back exactly");
 	}
 	{
 		/* Stored Responses API turns, with expiry. */

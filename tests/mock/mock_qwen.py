@@ -915,6 +915,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
 class MockServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # Hundreds of gateway threads connect at once under load tests; the
+    # socketserver default backlog of 5 drops SYNs (a 1 s retry each).
+    request_queue_size = 1024
 
     def __init__(self, addr, logfile):
         super().__init__(addr, Handler)
