@@ -5,8 +5,8 @@
  * LMDB store in a temporary directory with one (non-admin) client key
  * and no accounts, so nothing leaves the process.
  *
- * Input: "METHOD\nREQUEST_URI\nSCRIPT_NAME\nPATH_INFO\nBODY..." (empty
- * SCRIPT_NAME / PATH_INFO lines mean unset).
+ * Input: "METHOD\nREQUEST_URI\nSCRIPT_NAME\nPATH_INFO\nDOCUMENT_URI\nBODY..."
+ * (an empty line means the variable is unset).
  */
 #include "config.h"
 
@@ -89,7 +89,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		{ "OPTIONS", M_OPTIONS }, { "HEAD", M_HEAD },
 	};
 	const char	*p = (const char *)data, *end = p + size;
-	char		*method, *uri, *script, *pinfo, buf[1024];
+	char		*method, *uri, *script, *pinfo, *docuri, buf[1024];
+	struct route_env env;
 	struct req	 r;
 	size_t		 i, total = 0;
 
@@ -99,6 +100,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uri = field(&p, end);
 	script = field(&p, end);
 	pinfo = field(&p, end);
+	docuri = field(&p, end);
 	memset(&r, 0, sizeof(r));
 	r.srv = &srv;
 	r.sink.write = null_write;
@@ -109,10 +111,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (strcmp(method, ms[i].name) == 0)
 			r.method = ms[i].m;
 	r.raw_path = uri;
-	r.path = route_path(*uri ? uri : NULL, *script ? script : NULL,
-	    *pinfo ? pinfo : NULL, buf, sizeof(buf));
-	if (r.path == NULL)
-		r.path = "/";
+	memset(&env, 0, sizeof(env));
+	env.request_uri = *uri ? uri : NULL;
+	env.script_name = *script ? script : NULL;
+	env.path_info = *pinfo ? pinfo : NULL;
+	env.document_uri = *docuri ? docuri : NULL;
+	r.path = route_path(&env, buf, sizeof(buf));
 	r.auth = "qr-fuzz";
 	r.origin = "http://example.test";
 	r.body_len = (size_t)(end - p);
@@ -125,5 +129,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	free(uri);
 	free(script);
 	free(pinfo);
+	free(docuri);
 	return 0;
 }
