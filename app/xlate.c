@@ -95,6 +95,81 @@ xl_add_str(json_object *o, const char *key, const char *v)
 	    json_object_new_string(v) : NULL);
 }
 
+json_object *
+xl_chat_msg(const char *role, json_object *content)
+{
+	json_object	*m = json_object_new_object();
+
+	xl_add_str(m, "role", role);
+	json_object_object_add(m, "content", content);
+	return m;
+}
+
+json_object *
+xl_text_part(const char *t)
+{
+	json_object	*p = json_object_new_object();
+
+	xl_add_str(p, "type", "text");
+	xl_add_str(p, "text", t);
+	return p;
+}
+
+json_object *
+xl_image_part(const char *url, const char *detail)
+{
+	json_object	*p, *u = json_object_new_object();
+
+	xl_add_str(u, "url", url);
+	if (detail != NULL)
+		xl_add_str(u, "detail", detail);
+	p = json_object_new_object();
+	xl_add_str(p, "type", "image_url");
+	json_object_object_add(p, "image_url", u);
+	return p;
+}
+
+json_object *
+xl_function(json_object *f)
+{
+	json_object	*o = json_object_new_object();
+
+	xl_add_str(o, "type", "function");
+	json_object_object_add(o, "function", f);
+	return o;
+}
+
+json_object *
+xl_tool_call(const char *id, const char *name, const char *args)
+{
+	json_object	*c, *f = json_object_new_object();
+
+	xl_add_str(f, "name", name);
+	xl_add_str(f, "arguments", args);
+	c = json_object_new_object();
+	xl_add_str(c, "id", id);
+	xl_add_str(c, "type", "function");
+	json_object_object_add(c, "function", f);
+	return c;
+}
+
+void
+xl_add_stream(json_object *out)
+{
+	json_object	*v = json_object_new_object();
+
+	json_object_object_add(out, "stream", json_object_new_boolean(1));
+	json_object_object_add(v, "include_usage", json_object_new_boolean(1));
+	json_object_object_add(out, "stream_options", v);
+}
+
+void
+xl_emit(struct xbuf *out, json_object *o)
+{
+	xbuf_sse(out, xl_str(o, "type"), o);
+	json_object_put(o);
+}
+
 int
 xl_tool_slot(json_object *tc, int *last, char *last_id, size_t idsz, int max)
 {

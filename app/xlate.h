@@ -134,4 +134,28 @@ json_object	*xl_get(json_object *o, const char *key, json_type);
 /* Add key: a new string (NULL adds JSON null). */
 void		 xl_add_str(json_object *o, const char *key, const char *v);
 
+/*
+ * Chat-completions pieces both translators build (shapes from
+ * https://platform.openai.com/docs/api-reference/chat/create).  Each
+ * returns a new object; a json_object * argument is taken over (its
+ * reference goes into the result).
+ */
+/* {"role":role,"content":content} (content NULL: JSON null). */
+json_object	*xl_chat_msg(const char *role, json_object *content);
+/* {"type":"text","text":t}. */
+json_object	*xl_text_part(const char *t);
+/* {"type":"image_url","image_url":{"url":url[,"detail":detail]}};
+ * detail NULL leaves it out. */
+json_object	*xl_image_part(const char *url, const char *detail);
+/* {"type":"function","function":f}: a tool, or a named tool_choice. */
+json_object	*xl_function(json_object *f);
+/* A tool call {"id":id,"type":"function","function":{"name":name,
+ * "arguments":args}} (args: a JSON text). */
+json_object	*xl_tool_call(const char *id, const char *name,
+		    const char *args);
+/* Ask out (a chat request) to stream, with usage in the last chunk. */
+void		 xl_add_stream(json_object *out);
+/* Append o as one SSE event named by its "type", then release o. */
+void		 xl_emit(struct xbuf *out, json_object *o);
+
 #endif

@@ -112,7 +112,7 @@ blocks_text(json_object *content)
 static json_object *
 image_part(json_object *blk)
 {
-	json_object	*src = xl_get(blk, "source", json_type_object), *p, *u;
+	json_object	*src = xl_get(blk, "source", json_type_object), *p;
 	const char	*ty = xl_str(src, "type");
 	char		*url;
 
@@ -126,23 +126,9 @@ image_part(json_object *blk)
 		url = xstrdup(xl_str(src, "url"));
 	else
 		return NULL;
-	u = json_object_new_object();
-	xl_add_str(u, "url", url);
+	p = xl_image_part(url, NULL);
 	free(url);
-	p = json_object_new_object();
-	xl_add_str(p, "type", "image_url");
-	json_object_object_add(p, "image_url", u);
 	return p;
-}
-
-static json_object *
-chat_msg(const char *role, json_object *content)
-{
-	json_object	*m = json_object_new_object();
-
-	xl_add_str(m, "role", role);
-	json_object_object_add(m, "content", content);
-	return m;
 }
 
 /* Parts that are all text collapse to one string (every upstream takes it). */
@@ -176,7 +162,7 @@ user_message(json_object *msgs, json_object *content)
 	size_t		 i, j, n;
 
 	if (json_object_is_type(content, json_type_string)) {
-		json_object_array_add(msgs, chat_msg("user",
+		json_object_array_add(msgs, xl_chat_msg("user",
 		    json_object_get(content)));
 		return NULL;
 	}
@@ -189,12 +175,10 @@ user_message(json_object *msgs, json_object *content)
 			json_object_put(parts);
 			return "every content block needs a 'type'.";
 		}
-		if (strcmp(ty, "text") == 0 && xl_str(blk, "text") != NULL) {
-			p = json_object_new_object();
-			xl_add_str(p, "type", "text");
-			xl_add_str(p, "text", xl_str(blk, "text"));
-			json_object_array_add(parts, p);
-		} else if (strcmp(ty, "image") == 0) {
+		if (strcmp(ty, "text") == 0 && xl_str(blk, "text") != NULL)
+			json_object_array_add(parts,
+			    xl_text_part(xl_str(blk, "text")));
+		else if (strcmp(ty, "image") == 0) {
 			if ((p = image_part(blk)) == NULL) {
 				json_object_put(parts);
 				return "an image block needs a base64 or url "
@@ -212,7 +196,7 @@ user_message(json_object *msgs, json_object *content)
 			}
 			json_object_object_get_ex(blk, "content", &c);
 			text = blocks_text(c);
-			tm = chat_msg("tool", json_object_new_string(text));
+			tm = xl_chat_msg("tool", json_object_new_string(text));
 			free(text);
 			xl_add_str(tm, "tool_call_id", tid);
 			json_object_array_add(msgs, tm);
@@ -252,16 +236,13 @@ user_message(json_object *msgs, json_object *content)
 				    "be read by this model; ask for its text]",
 				    xl_str(src, "media_type") != NULL ?
 				    xl_str(src, "media_type") : "this kind");
-			p = json_object_new_object();
-			xl_add_str(p, "type", "text");
-			xl_add_str(p, "text", text);
+			json_object_array_add(parts, xl_text_part(text));
 			free(text);
-			json_object_array_add(parts, p);
 		}
 		/* search_result, thinking, redacted_thinking: not for chat. */
 	}
 	if (json_object_array_length(parts) > 0)
-		json_object_array_add(msgs, chat_msg("user",
+		json_object_array_add(msgs, xl_chat_msg("user",
 		    parts_content(parts)));
 	json_object_put(parts);
 	return NULL;
@@ -270,12 +251,12 @@ user_message(json_object *msgs, json_object *content)
 static const char *
 assistant_message(json_object *msgs, json_object *content)
 {
-	json_object	*calls, *m, *c, *f, *in;
+	json_object	*calls, *m, *in;
 	struct xbuf	 text = { NULL, 0, 0 };
 	size_t		 i, n;
 
 	if (json_object_is_type(content, json_type_string)) {
-		json_object_array_add(msgs, chat_msg("assistant",
+		json_object_array_add(msgs, xl_chat_msg("assistant",
 		    json_object_get(content)));
 		return NULL;
 	}
@@ -295,22 +276,16 @@ assistant_message(json_object *msgs, json_object *content)
 				xbuf_free(&text);
 				return "a tool_use block needs 'id' and 'name'.";
 			}
-			f = json_object_new_object();
-			xl_add_str(f, "name", xl_str(blk, "name"));
 			in = NULL;
 			json_object_object_get_ex(blk, "input", &in);
-			xl_add_str(f, "arguments", in != NULL ?
+			json_object_array_add(calls, xl_tool_call(
+			    xl_str(blk, "id"), xl_str(blk, "name"), in != NULL ?
 			    json_object_to_json_string_ext(in,
 			    JSON_C_TO_STRING_PLAIN |
-			    JSON_C_TO_STRING_NOSLASHESCAPE) : "{}");
-			c = json_object_new_object();
-			xl_add_str(c, "id", xl_str(blk, "id"));
-			xl_add_str(c, "type", "function");
-			json_object_object_add(c, "function", f);
-			json_object_array_add(calls, c);
+			    JSON_C_TO_STRING_NOSLASHESCAPE) : "{}"));
 		}
 	}
-	m = chat_msg("assistant", text.len > 0 ?
+	m = xl_chat_msg("assistant", text.len > 0 ?
 	    json_object_new_string(text.p) : NULL);
 	if (json_object_array_length(calls) > 0)
 		json_object_object_add(m, "tool_calls", calls);
@@ -342,10 +317,7 @@ tools_of(json_object *tools)
 		if (xl_str(t, "description") != NULL)
 			xl_add_str(f, "description", xl_str(t, "description"));
 		json_object_object_add(f, "parameters", json_object_get(v));
-		v = json_object_new_object();
-		xl_add_str(v, "type", "function");
-		json_object_object_add(v, "function", f);
-		json_object_array_add(out, v);
+		json_object_array_add(out, xl_function(f));
 	}
 	return out;
 }
@@ -355,7 +327,7 @@ static json_object *
 tool_choice_of(json_object *tc, int *no_parallel)
 {
 	const char	*ty = xl_str(tc, "type");
-	json_object	*o, *f, *v;
+	json_object	*f, *v;
 
 	if ((v = xl_get(tc, "disable_parallel_tool_use", json_type_boolean))
 	    != NULL)
@@ -369,10 +341,7 @@ tool_choice_of(json_object *tc, int *no_parallel)
 	if (strcmp(ty, "tool") == 0 && xl_str(tc, "name") != NULL) {
 		f = json_object_new_object();
 		xl_add_str(f, "name", xl_str(tc, "name"));
-		o = json_object_new_object();
-		xl_add_str(o, "type", "function");
-		json_object_object_add(o, "function", f);
-		return o;
+		return xl_function(f);
 	}
 	return json_object_new_string("auto");
 }
@@ -408,7 +377,7 @@ msg_request(json_object *in, json_object *history, char *err, size_t errsz)
 	if (json_object_object_get_ex(in, "system", &m) && m != NULL) {
 		sys = blocks_text(m);
 		if (*sys != '\0')
-			json_object_array_add(msgs, chat_msg("system",
+			json_object_array_add(msgs, xl_chat_msg("system",
 			    json_object_new_string(sys)));
 		free(sys);
 	}
@@ -433,7 +402,7 @@ msg_request(json_object *in, json_object *history, char *err, size_t errsz)
 			 * sends system messages between turns.
 			 */
 			sys = blocks_text(c);
-			json_object_array_add(msgs, chat_msg("system",
+			json_object_array_add(msgs, xl_chat_msg("system",
 			    json_object_new_string(sys)));
 			free(sys);
 		} else
@@ -492,14 +461,8 @@ msg_request(json_object *in, json_object *history, char *err, size_t errsz)
 			    json_object_get(v));
 	}
 	if ((m = xl_get(in, "stream", json_type_boolean)) != NULL &&
-	    json_object_get_boolean(m)) {
-		json_object_object_add(out, "stream",
-		    json_object_new_boolean(1));
-		v = json_object_new_object();
-		json_object_object_add(v, "include_usage",
-		    json_object_new_boolean(1));
-		json_object_object_add(out, "stream_options", v);
-	}
+	    json_object_get_boolean(m))
+		xl_add_stream(out);
 	return out;
 }
 
@@ -727,13 +690,6 @@ ev(const char *type)
 }
 
 static void
-emit(struct xbuf *out, json_object *o)
-{
-	xbuf_sse(out, xl_str(o, "type"), o);
-	json_object_put(o);
-}
-
-static void
 msg_stream_open(void *p, struct xbuf *out)
 {
 	struct msg_stream	*s = p;
@@ -761,7 +717,7 @@ msg_stream_open(void *p, struct xbuf *out)
 	json_object_object_add(m, "usage", u);
 	o = ev("message_start");
 	json_object_object_add(o, "message", m);
-	emit(out, o);
+	xl_emit(out, o);
 }
 
 static void
@@ -773,7 +729,7 @@ close_block(struct msg_stream *s, struct xbuf *out)
 		return;
 	o = ev("content_block_stop");
 	json_object_object_add(o, "index", json_object_new_int(s->block));
-	emit(out, o);
+	xl_emit(out, o);
 	s->kind = B_NONE;
 }
 
@@ -789,7 +745,7 @@ open_block(struct msg_stream *s, enum blk k, json_object *cb,
 	o = ev("content_block_start");
 	json_object_object_add(o, "index", json_object_new_int(s->block));
 	json_object_object_add(o, "content_block", cb);
-	emit(out, o);
+	xl_emit(out, o);
 }
 
 static void
@@ -803,7 +759,7 @@ delta(struct xbuf *out, int index, const char *dtype, const char *key,
 	o = ev("content_block_delta");
 	json_object_object_add(o, "index", json_object_new_int(index));
 	json_object_object_add(o, "delta", d);
-	emit(out, o);
+	xl_emit(out, o);
 }
 
 static void
@@ -902,7 +858,7 @@ msg_stream_ping(void *p, struct xbuf *out)
 	if (s->ended)
 		return;
 	msg_stream_open(s, out);
-	emit(out, ev("ping"));
+	xl_emit(out, ev("ping"));
 }
 
 static void
@@ -921,7 +877,7 @@ msg_stream_error(void *p, const char *msg, const char *type, struct xbuf *out)
 	xl_add_str(e, "message", msg);
 	o = ev("error");
 	json_object_object_add(o, "error", e);
-	emit(out, o);
+	xl_emit(out, o);
 }
 
 static void
@@ -950,8 +906,8 @@ msg_stream_end(void *p, struct xbuf *out)
 	o = ev("message_delta");
 	json_object_object_add(o, "delta", d);
 	json_object_object_add(o, "usage", u);
-	emit(out, o);
-	emit(out, ev("message_stop"));
+	xl_emit(out, o);
+	xl_emit(out, ev("message_stop"));
 }
 
 const struct xlate_proto xlate_messages = {

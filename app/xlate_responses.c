@@ -34,26 +34,6 @@
 
 /* ---- request ---- */
 
-static json_object *
-chat_msg(const char *role, json_object *content)
-{
-	json_object	*m = json_object_new_object();
-
-	xl_add_str(m, "role", role);
-	json_object_object_add(m, "content", content);
-	return m;
-}
-
-static json_object *
-text_part(const char *t)
-{
-	json_object	*p = json_object_new_object();
-
-	xl_add_str(p, "type", "text");
-	xl_add_str(p, "text", t);
-	return p;
-}
-
 /*
  * A message item's content -> chat content: a string stays; parts become
  * chat parts, collapsed to one string when they are all text.  *why is
@@ -62,7 +42,7 @@ text_part(const char *t)
 static json_object *
 content_of(json_object *c, const char **why)
 {
-	json_object	*parts, *p, *u;
+	json_object	*parts, *p;
 	struct xbuf	 b = { NULL, 0, 0 };
 	size_t		 i, n;
 	int		 all_text = 1;
@@ -84,11 +64,11 @@ content_of(json_object *c, const char **why)
 		if ((strcmp(ty, "input_text") == 0 ||
 		    strcmp(ty, "output_text") == 0 ||
 		    strcmp(ty, "text") == 0) && xl_str(e, "text") != NULL)
-			json_object_array_add(parts, text_part(xl_str(e, "text")));
+			json_object_array_add(parts, xl_text_part(xl_str(e, "text")));
 		else if (strcmp(ty, "refusal") == 0 &&
 		    xl_str(e, "refusal") != NULL)
 			json_object_array_add(parts,
-			    text_part(xl_str(e, "refusal")));
+			    xl_text_part(xl_str(e, "refusal")));
 		else if (strcmp(ty, "input_image") == 0) {
 			if (xl_str(e, "image_url") == NULL) {
 				*why = "input_image needs 'image_url' (a URL or "
@@ -96,14 +76,8 @@ content_of(json_object *c, const char **why)
 				json_object_put(parts);
 				return NULL;
 			}
-			u = json_object_new_object();
-			xl_add_str(u, "url", xl_str(e, "image_url"));
-			if (xl_str(e, "detail") != NULL)
-				xl_add_str(u, "detail", xl_str(e, "detail"));
-			p = json_object_new_object();
-			xl_add_str(p, "type", "image_url");
-			json_object_object_add(p, "image_url", u);
-			json_object_array_add(parts, p);
+			json_object_array_add(parts, xl_image_part(
+			    xl_str(e, "image_url"), xl_str(e, "detail")));
 			all_text = 0;
 		} else if (strcmp(ty, "input_file") == 0) {
 			*why = "input_file parts are not supported; send the "
@@ -148,7 +122,7 @@ output_text_of(json_object *o)
 static void
 add_call(json_object *msgs, json_object *item)
 {
-	json_object	*last = NULL, *calls, *c, *f;
+	json_object	*last = NULL, *calls;
 	size_t		 n = json_object_array_length(msgs);
 	const char	*role;
 
@@ -156,22 +130,16 @@ add_call(json_object *msgs, json_object *item)
 		last = json_object_array_get_idx(msgs, n - 1);
 	role = xl_str(last, "role");
 	if (role == NULL || strcmp(role, "assistant") != 0) {
-		last = chat_msg("assistant", NULL);
+		last = xl_chat_msg("assistant", NULL);
 		json_object_array_add(msgs, last);
 	}
 	if ((calls = xl_get(last, "tool_calls", json_type_array)) == NULL) {
 		calls = json_object_new_array();
 		json_object_object_add(last, "tool_calls", calls);
 	}
-	f = json_object_new_object();
-	xl_add_str(f, "name", xl_str(item, "name"));
-	xl_add_str(f, "arguments", xl_str(item, "arguments") ?
-	    xl_str(item, "arguments") : "{}");
-	c = json_object_new_object();
-	xl_add_str(c, "id", xl_str(item, "call_id"));
-	xl_add_str(c, "type", "function");
-	json_object_object_add(c, "function", f);
-	json_object_array_add(calls, c);
+	json_object_array_add(calls, xl_tool_call(xl_str(item, "call_id"),
+	    xl_str(item, "name"), xl_str(item, "arguments") ?
+	    xl_str(item, "arguments") : "{}"));
 }
 
 static const char *
@@ -195,7 +163,7 @@ add_item(json_object *msgs, json_object *item)
 		json_object_object_get_ex(item, "content", &c);
 		if ((c = content_of(c, &why)) == NULL)
 			return why;
-		m = chat_msg(strcmp(role, "developer") == 0 ? "system" : role,
+		m = xl_chat_msg(strcmp(role, "developer") == 0 ? "system" : role,
 		    c);
 		json_object_array_add(msgs, m);
 		return NULL;
@@ -212,7 +180,7 @@ add_item(json_object *msgs, json_object *item)
 		if (xl_str(item, "call_id") == NULL)
 			return "a function_call_output item needs 'call_id'.";
 		json_object_object_get_ex(item, "output", &c);
-		m = chat_msg("tool", output_text_of(c));
+		m = xl_chat_msg("tool", output_text_of(c));
 		xl_add_str(m, "tool_call_id", xl_str(item, "call_id"));
 		json_object_array_add(msgs, m);
 		return NULL;
@@ -247,10 +215,7 @@ tools_of(json_object *tools)
 			    json_object_get(v));
 		if ((v = xl_get(t, "strict", json_type_boolean)) != NULL)
 			json_object_object_add(f, "strict", json_object_get(v));
-		v = json_object_new_object();
-		xl_add_str(v, "type", "function");
-		json_object_object_add(v, "function", f);
-		json_object_array_add(out, v);
+		json_object_array_add(out, xl_function(f));
 	}
 	return out;
 }
@@ -258,7 +223,7 @@ tools_of(json_object *tools)
 static json_object *
 tool_choice_of(json_object *tc)
 {
-	json_object	*o, *f;
+	json_object	*f;
 
 	if (json_object_is_type(tc, json_type_string))
 		return json_object_get(tc);
@@ -267,10 +232,7 @@ tool_choice_of(json_object *tc)
 	    xl_str(tc, "name") != NULL) {
 		f = json_object_new_object();
 		xl_add_str(f, "name", xl_str(tc, "name"));
-		o = json_object_new_object();
-		xl_add_str(o, "type", "function");
-		json_object_object_add(o, "function", f);
-		return o;
+		return xl_function(f);
 	}
 	return json_object_new_string("auto");
 }
@@ -342,14 +304,14 @@ rsp_request(json_object *in, json_object *history, char *err, size_t errsz)
 	json_object_object_add(out, "messages", msgs);
 	if (xl_str(in, "instructions") != NULL &&
 	    *xl_str(in, "instructions") != '\0')
-		json_object_array_add(msgs, chat_msg("system",
+		json_object_array_add(msgs, xl_chat_msg("system",
 		    json_object_new_string(xl_str(in, "instructions"))));
 	n = history != NULL ? json_object_array_length(history) : 0;
 	for (i = 0; i < n; i++)
 		json_object_array_add(msgs, json_object_get(
 		    json_object_array_get_idx(history, i)));
 	if (json_object_is_type(input, json_type_string))
-		json_object_array_add(msgs, chat_msg("user",
+		json_object_array_add(msgs, xl_chat_msg("user",
 		    json_object_get(input)));
 	else {
 		n = json_object_array_length(input);
@@ -394,14 +356,8 @@ rsp_request(json_object *in, json_object *history, char *err, size_t errsz)
 	if (xl_str(in, "user") != NULL)
 		xl_add_str(out, "user", xl_str(in, "user"));
 	if ((m = xl_get(in, "stream", json_type_boolean)) != NULL &&
-	    json_object_get_boolean(m)) {
-		json_object_object_add(out, "stream",
-		    json_object_new_boolean(1));
-		v = json_object_new_object();
-		json_object_object_add(v, "include_usage",
-		    json_object_new_boolean(1));
-		json_object_object_add(out, "stream_options", v);
-	}
+	    json_object_get_boolean(m))
+		xl_add_stream(out);
 	return out;
 }
 
@@ -753,13 +709,6 @@ rev(struct rsp_stream *s, const char *type)
 }
 
 static void
-remit(struct xbuf *out, json_object *o)
-{
-	xbuf_sse(out, xl_str(o, "type"), o);
-	json_object_put(o);
-}
-
-static void
 add_int(json_object *o, const char *key, int64_t v)
 {
 	json_object_object_add(o, key, json_object_new_int64(v));
@@ -789,7 +738,7 @@ snapshot_event(struct rsp_stream *s, const char *type, const char *status,
 	    s->created, s->req, status, incomplete, items, strcmp(status,
 	    "in_progress") == 0 ? NULL : usage_obj(&s->u), error));
 	json_object_put(items);
-	remit(out, o);
+	xl_emit(out, o);
 }
 
 static void
@@ -819,7 +768,7 @@ item_added(struct rsp_stream *s, int index, json_object *item,
 
 	add_int(o, "output_index", index);
 	json_object_object_add(o, "item", item);
-	remit(out, o);
+	xl_emit(out, o);
 }
 
 static void
@@ -830,7 +779,7 @@ item_done(struct rsp_stream *s, int index, json_object *item,
 
 	add_int(o, "output_index", index);
 	json_object_object_add(o, "item", json_object_get(item));
-	remit(out, o);
+	xl_emit(out, o);
 	if (index < MAX_TOOLS + 2) {
 		json_object_put(s->items[index]);
 		s->items[index] = item;
@@ -864,7 +813,7 @@ close_reasoning(struct rsp_stream *s, struct xbuf *out)
 	add_int(o, "output_index", s->rs_index);
 	add_int(o, "content_index", 0);
 	xl_add_str(o, "text", t);
-	remit(out, o);
+	xl_emit(out, o);
 	item_done(s, s->rs_index, reasoning_item(s->rs_id, t), out);
 	s->rs_index = -1;
 	xbuf_reset(&s->rtext);
@@ -884,13 +833,13 @@ close_message(struct rsp_stream *s, struct xbuf *out)
 	add_int(o, "content_index", 0);
 	xl_add_str(o, "text", t);
 	json_object_object_add(o, "logprobs", json_object_new_array());
-	remit(out, o);
+	xl_emit(out, o);
 	o = rev(s, "response.content_part.done");
 	xl_add_str(o, "item_id", s->msg_id);
 	add_int(o, "output_index", s->msg_index);
 	add_int(o, "content_index", 0);
 	json_object_object_add(o, "part", text_part_obj("output_text", t));
-	remit(out, o);
+	xl_emit(out, o);
 	item_done(s, s->msg_index, message_item(s->msg_id, "completed", t),
 	    out);
 	s->msg_index = -1;
@@ -911,7 +860,7 @@ close_tool(struct rsp_stream *s, struct rsp_tool *t, struct xbuf *out)
 	add_int(o, "output_index", t->out_index);
 	xl_add_str(o, "name", t->name);
 	xl_add_str(o, "arguments", a);
-	remit(out, o);
+	xl_emit(out, o);
 	item_done(s, t->out_index, call_item(t->item_id, "completed",
 	    t->call_id, t->name, a), out);
 }
@@ -934,7 +883,7 @@ stream_text(struct rsp_stream *s, const char *t, struct xbuf *out)
 		add_int(o, "content_index", 0);
 		json_object_object_add(o, "part",
 		    text_part_obj("output_text", ""));
-		remit(out, o);
+		xl_emit(out, o);
 	}
 	xbuf_puts(&s->text, t);
 	o = rev(s, "response.output_text.delta");
@@ -943,7 +892,7 @@ stream_text(struct rsp_stream *s, const char *t, struct xbuf *out)
 	add_int(o, "content_index", 0);
 	xl_add_str(o, "delta", t);
 	json_object_object_add(o, "logprobs", json_object_new_array());
-	remit(out, o);
+	xl_emit(out, o);
 }
 
 static void
@@ -963,7 +912,7 @@ stream_reasoning(struct rsp_stream *s, const char *t, struct xbuf *out)
 	add_int(o, "output_index", s->rs_index);
 	add_int(o, "content_index", 0);
 	xl_add_str(o, "delta", t);
-	remit(out, o);
+	xl_emit(out, o);
 }
 
 static void
@@ -1000,7 +949,7 @@ stream_tool(struct rsp_stream *s, json_object *tc, struct xbuf *out)
 		xl_add_str(o, "item_id", t->item_id);
 		add_int(o, "output_index", t->out_index);
 		xl_add_str(o, "delta", args);
-		remit(out, o);
+		xl_emit(out, o);
 	}
 }
 
@@ -1109,7 +1058,7 @@ xrsp_turn_messages(json_object *req, json_object *output)
 
 	if (json_object_object_get_ex(req, "input", &input) &&
 	    json_object_is_type(input, json_type_string))
-		json_object_array_add(msgs, chat_msg("user",
+		json_object_array_add(msgs, xl_chat_msg("user",
 		    json_object_get(input)));
 	else if (json_object_is_type(input, json_type_array)) {
 		n = json_object_array_length(input);
