@@ -163,6 +163,16 @@ xl_add_stream(json_object *out)
 	json_object_object_add(out, "stream_options", v);
 }
 
+json_object *
+xl_first_choice(json_object *chat)
+{
+	json_object	*choices = xl_get(chat, "choices", json_type_array);
+
+	if (choices == NULL || json_object_array_length(choices) == 0)
+		return NULL;
+	return json_object_array_get_idx(choices, 0);
+}
+
 void
 xl_emit(struct xbuf *out, json_object *o)
 {

@@ -155,6 +155,8 @@ json_object	*xl_tool_call(const char *id, const char *name,
 		    const char *args);
 /* Ask out (a chat request) to stream, with usage in the last chunk. */
 void		 xl_add_stream(json_object *out);
+/* choices[0] of a chat answer or chunk (borrowed), or NULL if none. */
+json_object	*xl_first_choice(json_object *chat);
 /* Append o as one SSE event named by its "type", then release o. */
 void		 xl_emit(struct xbuf *out, json_object *o);
 

@@ -571,13 +571,11 @@ input_of(const char *args)
 static json_object *
 msg_answer(const struct xlate_ctx *x, json_object *chat)
 {
-	json_object	*o, *content, *choices, *choice, *msg, *calls, *b;
+	json_object	*o, *content, *choice, *msg, *calls, *b;
 	const char	*t, *stop, *seq;
 	size_t		 i, n;
 
-	choices = xl_get(chat, "choices", json_type_array);
-	choice = choices != NULL && json_object_array_length(choices) > 0 ?
-	    json_object_array_get_idx(choices, 0) : NULL;
+	choice = xl_first_choice(chat);
 	msg = xl_get(choice, "message", json_type_object);
 	content = json_object_new_array();
 	if ((t = xl_str(msg, "reasoning_content")) != NULL && *t != '\0') {
@@ -800,7 +798,7 @@ static void
 msg_stream_chunk(void *p, json_object *chunk, struct xbuf *out)
 {
 	struct msg_stream	*s = p;
-	json_object		*choices, *choice, *d, *u, *calls, *v;
+	json_object		*choice, *d, *u, *calls, *v;
 	const char		*t, *stop, *seq;
 	size_t			 i, n;
 
@@ -817,10 +815,8 @@ msg_stream_chunk(void *p, json_object *chunk, struct xbuf *out)
 		    != NULL)
 			s->cached = upcheck_tokens(v, NULL);
 	}
-	choices = xl_get(chunk, "choices", json_type_array);
-	if (choices == NULL || json_object_array_length(choices) == 0)
+	if ((choice = xl_first_choice(chunk)) == NULL)
 		return;
-	choice = json_object_array_get_idx(choices, 0);
 	d = xl_get(choice, "delta", json_type_object);
 	if ((t = xl_str(d, "reasoning_content")) != NULL && *t != '\0') {
 		if (s->kind != B_THINK) {

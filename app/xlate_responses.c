@@ -572,16 +572,14 @@ incomplete_of(const char *finish)
 static json_object *
 rsp_answer(const struct xlate_ctx *x, json_object *chat)
 {
-	json_object	*choices, *choice, *msg, *calls, *output, *o;
+	json_object	*choice, *msg, *calls, *output, *o;
 	struct usage	 u;
 	const char	*t, *inc;
 	char		 id[160];
 	size_t		 i, n;
 
 	memset(&u, 0, sizeof(u));
-	choices = xl_get(chat, "choices", json_type_array);
-	choice = choices != NULL && json_object_array_length(choices) > 0 ?
-	    json_object_array_get_idx(choices, 0) : NULL;
+	choice = xl_first_choice(chat);
 	msg = xl_get(choice, "message", json_type_object);
 	output = json_object_new_array();
 	if ((t = xl_str(msg, "reasoning_content")) != NULL && *t != '\0') {
@@ -957,7 +955,7 @@ static void
 rsp_stream_chunk(void *p, json_object *chunk, struct xbuf *out)
 {
 	struct rsp_stream	*s = p;
-	json_object		*choices, *choice, *d, *calls;
+	json_object		*choice, *d, *calls;
 	const char		*t;
 	size_t			 i, n;
 
@@ -965,10 +963,8 @@ rsp_stream_chunk(void *p, json_object *chunk, struct xbuf *out)
 		return;
 	rsp_stream_open(s, out);
 	usage_read(&s->u, xl_get(chunk, "usage", json_type_object));
-	choices = xl_get(chunk, "choices", json_type_array);
-	if (choices == NULL || json_object_array_length(choices) == 0)
+	if ((choice = xl_first_choice(chunk)) == NULL)
 		return;
-	choice = json_object_array_get_idx(choices, 0);
 	d = xl_get(choice, "delta", json_type_object);
 	if ((t = xl_str(d, "reasoning_content")) != NULL && *t != '\0')
 		stream_reasoning(s, t, out);
