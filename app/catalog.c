@@ -25,16 +25,6 @@
 
 #define CATALOG_MAX_BYTES	(8u << 20)
 
-void
-catalog_free(char **l)
-{
-	size_t	i;
-
-	for (i = 0; l != NULL && l[i] != NULL; i++)
-		free(l[i]);
-	free(l);
-}
-
 int
 catalog_parse(const char *body, char ***out, char *err, size_t errlen)
 {
@@ -161,7 +151,7 @@ put_catalog(struct account *a, void *arg)
 	free(a->catalog_error);
 	a->catalog_error = pa->error != NULL ? xstrdup(pa->error) : NULL;
 	if (pa->ids != NULL) {
-		catalog_free(a->catalog);
+		xfree_strv(a->catalog);
 		a->catalog = pa->ids;
 		pa->ids = NULL;		/* the record owns them now */
 	}
@@ -197,7 +187,7 @@ catalog_refresh(struct server *srv, const char *id, size_t *count,
 	for (*count = 0; rc == 0 && ids[*count] != NULL; (*count)++)
 		;
 	src = store_account_update(srv->st, id, put_catalog, &pa);
-	catalog_free(pa.ids);
+	xfree_strv(pa.ids);
 	if (rc == 0 && src != 0) {
 		snprintf(err, errlen, "cannot store the catalog: %s",
 		    store_strerror(src));

@@ -24,11 +24,10 @@ struct account;
 /*
  * The model ids of an OpenAI list answer {"data":[{"id":...},...]}, in
  * order, duplicates and non-string ids left out, at most CATALOG_MAX_IDS.
- * Returns 0 and a NULL-terminated list (free with catalog_free), or
+ * Returns 0 and a NULL-terminated list (free with xfree_strv), or
  * -EINVAL with the reason in err.  Pure.
  */
 int	catalog_parse(const char *body, char ***ids, char *err, size_t errlen);
-void	catalog_free(char **);
 
 /*
  * GET {base}/models of the account with its token (API key, or a fresh

@@ -111,18 +111,6 @@ errf(char *err, size_t errlen, const char *fmt, ...)
 }
 
 static void
-strlist_free(char **l)
-{
-	size_t	i;
-
-	if (l == NULL)
-		return;
-	for (i = 0; l[i] != NULL; i++)
-		free(l[i]);
-	free(l);
-}
-
-static void
 aliases_free(struct cfg_alias *a)
 {
 	size_t	i;
@@ -266,7 +254,7 @@ set_text(struct cfg *c, const struct cfg_key *k, const char *v,
 		*(char **)base = xstrdup(v);
 		return 0;
 	case CT_STRLIST:
-		strlist_free(*(char ***)base);
+		xfree_strv(*(char ***)base);
 		*(char ***)base = strlist_from_csv(v);
 		return 0;
 	case CT_ALIASES: {
@@ -326,12 +314,12 @@ set_json(struct cfg *c, const struct cfg_key *k, json_object *v,
 		for (i = 0; i < n; i++) {
 			json_object *e = json_object_array_get_idx(v, i);
 			if (!json_object_is_type(e, json_type_string)) {
-				strlist_free(l);
+				xfree_strv(l);
 				goto type;
 			}
 			l[i] = xstrdup(json_object_get_string(e));
 		}
-		strlist_free(*(char ***)base);
+		xfree_strv(*(char ***)base);
 		*(char ***)base = l;
 		return 0;
 	}
@@ -610,7 +598,7 @@ cfg_free(struct cfg *c)
 			free(*(char **)base);
 			break;
 		case CT_STRLIST:
-			strlist_free(*(char ***)base);
+			xfree_strv(*(char ***)base);
 			break;
 		case CT_ALIASES:
 			aliases_free(*(struct cfg_alias **)base);

@@ -254,8 +254,6 @@ cli_accounts_add(const struct cfg *cfg, int argc, char **argv)
 	}
 out:
 	xfree_secret(apikey);
-	for (i = 0; ml != NULL && ml[i] != NULL; i++)
-		free(ml[i]);
-	free(ml);
+	xfree_strv(ml);
 	return ret;
 }

@@ -165,7 +165,7 @@ cli_keys(const struct cfg *cfg, int argc, char **argv)
 				fprintf(stderr, "qwenrelay: %s %s: %s (a whole "
 				    "number from 1 to %lld)\n", argv[i],
 				    argv[i + 1], es, KEYS_LIMIT_MAX);
-				keys_models_free(lim.models);
+				xfree_strv(lim.models);
 				return 2;
 			}
 			if (argv[i][2] == 'r')
@@ -203,7 +203,7 @@ cli_keys(const struct cfg *cfg, int argc, char **argv)
 		goto usage;
 
 	if ((st = cli_store_open(cfg)) == NULL) {
-		keys_models_free(lim.models);
+		xfree_strv(lim.models);
 		return 1;
 	}
 	if (strcmp(argv[0], "add") == 0)
@@ -222,10 +222,10 @@ cli_keys(const struct cfg *cfg, int argc, char **argv)
 		rc = rc == 0 ? 0 : 1;
 	}
 	store_close(st);
-	keys_models_free(lim.models);
+	xfree_strv(lim.models);
 	return rc;
 usage:
-	keys_models_free(lim.models);
+	xfree_strv(lim.models);
 	return keys_usage();
 }
 

@@ -119,18 +119,6 @@ keys_model_name_ok(const char *s, size_t n)
 	return model_id_valid(s, n) && memchr(s, ',', n) == NULL;
 }
 
-void
-keys_models_free(char **m)
-{
-	size_t	i;
-
-	if (m == NULL)
-		return;
-	for (i = 0; m[i] != NULL; i++)
-		free(m[i]);
-	free(m);
-}
-
 int
 keys_models_parse(const char *csv, char ***out, const char **why)
 {
@@ -161,6 +149,6 @@ keys_models_parse(const char *csv, char ***out, const char **why)
 	*out = l;
 	return 0;
 fail:
-	keys_models_free(l);
+	xfree_strv(l);
 	return -EINVAL;
 }

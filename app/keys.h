@@ -35,13 +35,12 @@ int	keys_list_json(struct store *, struct json_object **out);
 
 /*
  * "a,b,c" -> NULL-terminated list in *out (caller frees with
- * keys_models_free).  Returns 0, or -EINVAL with a reason in *why (an
+ * xfree_strv).  Returns 0, or -EINVAL with a reason in *why (an
  * empty name, more than KEYS_MODELS_MAX names, a name model_id_valid
  * refuses).
  */
 int	keys_models_parse(const char *csv, char ***out, const char **why);
 /* One model name: model_id_valid and no comma; 1 when fine. */
 int	keys_model_name_ok(const char *, size_t len);
-void	keys_models_free(char **);
 
 #endif

@@ -102,3 +102,15 @@ xfree_secret(char *s)
 	xwipe(s, strlen(s));
 	free(s);
 }
+
+void
+xfree_strv(char **l)
+{
+	size_t	i;
+
+	if (l == NULL)
+		return;
+	for (i = 0; l[i] != NULL; i++)
+		free(l[i]);
+	free(l);
+}

@@ -21,5 +21,7 @@ char	*xasprintf(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	 xwipe(void *, size_t);
 /* Wipe a NUL-terminated secret, then free it.  Accepts NULL. */
 void	 xfree_secret(char *);
+/* Free each string of a NULL-terminated list, then the list.  Accepts NULL. */
+void	 xfree_strv(char **);
 
 #endif

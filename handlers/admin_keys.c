@@ -71,7 +71,7 @@ get_models(json_object *o, char ***out)
 		    (size_t)json_object_get_string_len(m)) ||
 		    strlen(json_object_get_string(m)) !=
 		    (size_t)json_object_get_string_len(m)) {
-			keys_models_free(*out);
+			xfree_strv(*out);
 			*out = NULL;
 			return -1;
 		}
@@ -111,7 +111,7 @@ create(struct req *r)
 		    "model names (1 to 200 bytes, no control byte or comma), "
 		    "or null for every model.");
 	rc = keys_create(r->srv->st, name, admin, &lim, &key);
-	keys_models_free(lim.models);
+	xfree_strv(lim.models);
 	if (rc == -EEXIST) {
 		resp_error(r, 409, "invalid_request_error", "key_exists",
 		    "A key named '%s' exists; revoke it first (DELETE "

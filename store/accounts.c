@@ -29,18 +29,12 @@ dup_or_null(const char *s)
 void
 account_free(struct account *a)
 {
-	size_t	i;
-
 	if (a == NULL)
 		return;
 	free(a->provider);
 	free(a->label);
-	for (i = 0; a->models != NULL && a->models[i] != NULL; i++)
-		free(a->models[i]);
-	free(a->models);
-	for (i = 0; a->catalog != NULL && a->catalog[i] != NULL; i++)
-		free(a->catalog[i]);
-	free(a->catalog);
+	xfree_strv(a->models);
+	xfree_strv(a->catalog);
 	free(a->catalog_error);
 	free(a->access_sealed);
 	free(a->refresh_sealed);

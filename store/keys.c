@@ -15,25 +15,13 @@
 #include "store_int.h"
 #include "xmalloc.h"
 
-static void
-models_free(char **m)
-{
-	size_t	i;
-
-	if (m == NULL)
-		return;
-	for (i = 0; m[i] != NULL; i++)
-		free(m[i]);
-	free(m);
-}
-
 void
 client_key_free(struct client_key *k)
 {
 	if (k == NULL)
 		return;
 	free(k->name);
-	models_free(k->lim.models);
+	xfree_strv(k->lim.models);
 	free(k);
 }
 

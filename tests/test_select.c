@@ -16,6 +16,7 @@
 #include "select.h"
 #include "store.h"
 #include "tap.h"
+#include "xmalloc.h"
 
 #define NOW	1000000
 
@@ -95,7 +96,7 @@ catalog_table(void)
 		}
 		ok(rc == t[i].rc && (t[i].ids == NULL ? ids == NULL :
 		    strcmp(got, t[i].ids) == 0), "catalog: %s", t[i].what);
-		catalog_free(ids);
+		xfree_strv(ids);
 	}
 }
 
