@@ -65,38 +65,27 @@ store_login_update(struct store *st, const char *id,
 	return txn_commit(&t);
 }
 
+/* Unreadable, or expired more than 10 minutes ago (kept for late polls). */
+static int
+login_stale(const MDB_val *v, int64_t now)
+{
+	json_tokener	*tok = json_tokener_new_ex(8);
+	json_object	*o = json_tokener_parse_ex(tok, v->mv_data,
+			    (int)v->mv_size);
+	int		 stale;
+
+	json_tokener_free(tok);
+	stale = o == NULL || jget_i64(o, "expires_at", 0) + 600000 < now;
+	json_object_put(o);
+	return stale;
+}
+
 int
 store_login_purge(struct store *st, int64_t now)
 {
 	struct txn	 t;
-	MDB_cursor	*c;
-	MDB_val		 k, v;
-	int		 rc, n = 0;
 
 	if (txn_begin(&t, st, false) != 0)
 		return t.ret;
-	if ((rc = mdb_cursor_open(t.txn, st->dbi[DB_LOGINS], &c)) != 0) {
-		txn_abort(&t);
-		return store_mdb_err(rc);
-	}
-	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
-	    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-		json_tokener *tok = json_tokener_new_ex(8);
-		json_object *o = json_tokener_parse_ex(tok, v.mv_data,
-		    (int)v.mv_size);
-		json_tokener_free(tok);
-		/* Keep a finished login an extra 10 minutes for late polls. */
-		if (o == NULL || jget_i64(o, "expires_at", 0) + 600000 < now) {
-			mdb_cursor_del(c, 0);
-			n++;
-		}
-		json_object_put(o);
-	}
-	mdb_cursor_close(c);
-	if (n == 0) {
-		txn_abort(&t);
-		return 0;
-	}
-	rc = txn_commit(&t);
-	return rc == 0 ? n : rc;
+	return txn_purge(&t, st->dbi[DB_LOGINS], login_stale, now);
 }

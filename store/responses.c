@@ -87,34 +87,21 @@ store_response_get(struct store *st, const char *id, int64_t now, char **text)
 	return rc;
 }
 
+/* A record past its expiry, or one that is not ours. */
+static int
+resp_stale(const MDB_val *v, int64_t now)
+{
+	int64_t	exp = 0;
+
+	return resp_prefix(v->mv_data, v->mv_size, &exp) == 0 || exp <= now;
+}
+
 int
 store_response_purge(struct store *st, int64_t now)
 {
 	struct txn	 t;
-	MDB_cursor	*c;
-	MDB_val		 k, v;
-	int64_t		 exp;
-	int		 rc, n = 0;
 
 	if (txn_begin_responses(&t, st, false) != 0)
 		return t.ret;
-	if ((rc = mdb_cursor_open(t.txn, st->rdbi, &c)) != 0) {
-		txn_abort(&t);
-		return store_mdb_err(rc);
-	}
-	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
-	    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-		exp = 0;
-		if (resp_prefix(v.mv_data, v.mv_size, &exp) == 0 || exp <= now) {
-			mdb_cursor_del(c, 0);
-			n++;
-		}
-	}
-	mdb_cursor_close(c);
-	if (n == 0) {
-		txn_abort(&t);
-		return 0;
-	}
-	rc = txn_commit(&t);
-	return rc == 0 ? n : rc;
+	return txn_purge(&t, st->rdbi, resp_stale, now);
 }

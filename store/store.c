@@ -372,6 +372,34 @@ txn_del(struct txn *t, MDB_dbi dbi, const void *k, size_t klen)
 }
 
 int
+txn_purge(struct txn *t, MDB_dbi dbi,
+    int (*stale)(const MDB_val *, int64_t), int64_t now)
+{
+	MDB_cursor	*c;
+	MDB_val		 k, v;
+	int		 rc, n = 0;
+
+	if ((rc = mdb_cursor_open(t->txn, dbi, &c)) != 0) {
+		txn_abort(t);
+		return store_mdb_err(rc);
+	}
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		if (stale(&v, now)) {
+			mdb_cursor_del(c, 0);
+			n++;
+		}
+	}
+	mdb_cursor_close(c);
+	if (n == 0) {
+		txn_abort(t);
+		return 0;
+	}
+	rc = txn_commit(t);
+	return rc == 0 ? n : rc;
+}
+
+int
 txn_get_json(struct txn *t, MDB_dbi dbi, const void *k, size_t klen,
     json_object **out)
 {

@@ -88,6 +88,13 @@ int	 txn_get(struct txn *, MDB_dbi, const void *k, size_t klen, MDB_val *val);
 int	 txn_put(struct txn *, MDB_dbi, const void *k, size_t klen,
 	    const void *v, size_t vlen, unsigned int flags);
 int	 txn_del(struct txn *, MDB_dbi, const void *k, size_t klen);
+/*
+ * Delete every record of dbi for which stale(value, now) is true, in t (a
+ * write txn just begun), then end t: commit when something went, else
+ * abort.  Returns how many records went, or a store error (t ended).
+ */
+int	 txn_purge(struct txn *, MDB_dbi,
+	    int (*stale)(const MDB_val *, int64_t now), int64_t now);
 /* Parse a JSON record into a new object (caller puts). */
 int	 txn_get_json(struct txn *, MDB_dbi, const void *k, size_t klen,
 	    json_object **);
