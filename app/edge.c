@@ -75,13 +75,7 @@ edge_filter_new(const struct xlate_proto *p, const struct xlate_ctx *x,
 static int
 down_write(struct edge_filter *f, const void *p, size_t n)
 {
-	if (f->gone)
-		return -1;
-	if (n > 0 && f->down.write(f->down.ctx, p, n) != 0) {
-		f->gone = 1;
-		return -1;
-	}
-	return 0;
+	return sink_send(&f->down, &f->gone, p, n);
 }
 
 static int

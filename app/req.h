@@ -46,6 +46,12 @@ struct sink {
 	void	*ctx;
 };
 
+/*
+ * Write n bytes to s unless *broken is set; a failed write sets it, so
+ * every later write fails too.  Returns 0, or -1 (broken).  resp.c.
+ */
+int	sink_send(const struct sink *s, int *broken, const void *, size_t n);
+
 enum load_state {
 	LOAD_EMPTY = 0,		/* no process in this slot */
 	LOAD_STARTING,		/* forked, threads not up yet */

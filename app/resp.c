@@ -58,16 +58,22 @@ cors_origin(const struct req *r)
 	return NULL;
 }
 
-static int
-sink_write(struct req *r, const void *p, size_t n)
+int
+sink_send(const struct sink *s, int *broken, const void *p, size_t n)
 {
-	if (r->broken)
+	if (*broken)
 		return -1;
-	if (n > 0 && r->sink.write(r->sink.ctx, p, n) != 0) {
-		r->broken = 1;
+	if (n > 0 && s->write(s->ctx, p, n) != 0) {
+		*broken = 1;
 		return -1;
 	}
 	return 0;
+}
+
+static int
+sink_write(struct req *r, const void *p, size_t n)
+{
+	return sink_send(&r->sink, &r->broken, p, n);
 }
 
 int
