@@ -224,6 +224,22 @@ class Gateway:
             raise RuntimeError(r.stderr)
         return r.stdout.strip()
 
+    def import_mock_account(self, mock, lifetime=3600, name="creds.json"):
+        """A new account on the mock Qwen (lifetime seconds; negative:
+        already expired), imported as a user would: its oauth_creds.json
+        (written as self.dir/name) through `qwenrelay accounts import`.
+        Returns (the mock's account record, the finished CLI process); the
+        caller checks the process as it needs."""
+        a = mock.call("POST", "/_mock/accounts", {"lifetime": lifetime})
+        p = os.path.join(self.dir, name)
+        with open(p, "w") as f:
+            json.dump({"access_token": a["access_token"],
+                       "refresh_token": a["refresh_token"],
+                       "token_type": "Bearer",
+                       "resource_url": a["resource_url"],
+                       "expiry_date": a["expiry_date"]}, f)
+        return a, self.cli("accounts", "import", p)
+
     def req(self, method, path, key=None, body=None, headers=None, **kw):
         h = dict(headers or {})
         if key:
@@ -257,6 +273,22 @@ class Gateway:
                     self.config_path.encode() in env:
                 pids.append(int(d))
         return pids
+
+    def served_workers(self):
+        """The workers lighttpd spawned (parent: lighttpd), never a CLI
+        process of the test or a sanitizer's helper task, which share the
+        command."""
+        out = []
+        for pid in self.worker_pids():
+            try:
+                with open(f"/proc/{pid}/status") as f:
+                    ppid = [int(x.split()[1]) for x in f
+                            if x.startswith("PPid:")]
+            except OSError:
+                continue
+            if ppid and ppid[0] == self.proc.pid:
+                out.append(pid)
+        return out
 
 
 class Mock:

@@ -24,33 +24,13 @@ MDB_CHECK = os.path.join(BUILDDIR, "tests", "mdb_check")
 
 
 
-def served_workers(gw):
-    """The workers lighttpd spawned (parent: lighttpd), never a CLI process
-    of the test or a sanitizer's helper task, which share the command."""
-    out = []
-    for pid in gw.worker_pids():
-        try:
-            with open(f"/proc/{pid}/status") as f:
-                ppid = [int(x.split()[1]) for x in f if x.startswith("PPid:")]
-        except OSError:
-            continue
-        if ppid and ppid[0] == gw.proc.pid:
-            out.append(pid)
-    return out
 
 def setup(mock, workers):
     mock.call("POST", "/_mock/reset")
     gw = Gateway(workers=workers,
                  env={"QWENRELAY_QWEN_OAUTH_BASE_URL": mock.url})
     key = gw.add_key("c")
-    a = mock.call("POST", "/_mock/accounts", {"lifetime": 3600})
-    p = os.path.join(gw.dir, "creds.json")
-    with open(p, "w") as f:
-        json.dump({"access_token": a["access_token"],
-                   "refresh_token": a["refresh_token"],
-                   "token_type": "Bearer", "resource_url": a["resource_url"],
-                   "expiry_date": a["expiry_date"]}, f)
-    gw.cli("accounts", "import", p)
+    gw.import_mock_account(mock)
     return gw, key
 
 
@@ -106,7 +86,7 @@ def mid_stream(t, mock):
                 ports[msgs[-1]["content"]] = rq["peer_port"]
         time.sleep(0.1)
     time.sleep(0.5)     # every stream has chunks on the way
-    workers = served_workers(gw)
+    workers = gw.served_workers()
     pids = {tag: pid_of_port(port, workers) for tag, port in ports.items()}
     victim = pids.get("s0")
     t.ok(victim is not None, "found the worker serving stream s0", pids)
@@ -186,7 +166,7 @@ def write_storm(t, mock):
     def killer():
         while time.time() < stop:
             time.sleep(rnd.uniform(0.3, 0.8))
-            pids = served_workers(gw)
+            pids = gw.served_workers()
             if pids:
                 try:
                     os.kill(rnd.choice(pids), signal.SIGKILL)

@@ -8,7 +8,6 @@ cannot believe, never passes a malformed 200 on (502, OpenAI error), parks
 for at most a day, and never relays a non-error status as an error.
 """
 import json
-import os
 import re
 import time
 
@@ -24,15 +23,7 @@ def setup(mock, n):
     key = gw.add_key("c")
     toks = []
     for i in range(n):
-        a = mock.call("POST", "/_mock/accounts", {"lifetime": 3600})
-        p = os.path.join(gw.dir, f"creds{i}.json")
-        with open(p, "w") as f:
-            json.dump({"access_token": a["access_token"],
-                       "refresh_token": a["refresh_token"],
-                       "token_type": "Bearer",
-                       "resource_url": a["resource_url"],
-                       "expiry_date": a["expiry_date"]}, f)
-        gw.cli("accounts", "import", p)
+        a, _ = gw.import_mock_account(mock, name=f"creds{i}.json")
         toks.append(a["access_token"])
     return gw, key, toks
 

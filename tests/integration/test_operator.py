@@ -77,15 +77,7 @@ def test(t):
         t.ok(r.returncode == 0, f"account a{i} added", r.stderr)
         secrets.append(k)
     # A Qwen OAuth account too, so its tokens are canaries.
-    creds = mock.call("POST", "/_mock/accounts", {"lifetime": 7200})
-    cpath = os.path.join(gw.dir, "oauth_creds.json")
-    with open(cpath, "w") as f:
-        json.dump({"access_token": creds["access_token"],
-                   "refresh_token": creds["refresh_token"],
-                   "token_type": "Bearer",
-                   "resource_url": creds["resource_url"],
-                   "expiry_date": creds["expiry_date"]}, f)
-    r = gw.cli("accounts", "import", cpath)
+    creds, r = gw.import_mock_account(mock, 7200, "oauth_creds.json")
     t.ok(r.returncode == 0, "qwen-oauth account imported", r.stderr)
     secrets += [creds["access_token"], creds["refresh_token"]]
 

@@ -28,14 +28,7 @@ def setup(mock, lifetime, workers=2, config=None, mock_config=None):
                  env={"QWENRELAY_QWEN_OAUTH_BASE_URL": mock.url,
                       "QWENRELAY_TOKEN_REFRESH_RETRY_DELAY_MS": "100"})
     key = gw.add_key("c")
-    a = mock.call("POST", "/_mock/accounts", {"lifetime": lifetime})
-    p = os.path.join(gw.dir, "creds.json")
-    with open(p, "w") as f:
-        json.dump({"access_token": a["access_token"],
-                   "refresh_token": a["refresh_token"],
-                   "token_type": "Bearer", "resource_url": a["resource_url"],
-                   "expiry_date": a["expiry_date"]}, f)
-    r = gw.cli("accounts", "import", p)
+    a, r = gw.import_mock_account(mock, lifetime)
     if r.returncode != 0:
         raise RuntimeError("import failed: " + r.stdout + r.stderr)
     return gw, key, a
@@ -150,15 +143,7 @@ def interrupted(t, mock):
     key = gw.add_key("c")
     ids = []
     for lifetime in (-10, 3600):        # the first is expired: refreshed
-        a = mock.call("POST", "/_mock/accounts", {"lifetime": lifetime})
-        p = os.path.join(gw.dir, "creds.json")
-        with open(p, "w") as f:
-            json.dump({"access_token": a["access_token"],
-                       "refresh_token": a["refresh_token"],
-                       "token_type": "Bearer",
-                       "resource_url": a["resource_url"],
-                       "expiry_date": a["expiry_date"]}, f)
-        r = gw.cli("accounts", "import", p)
+        _, r = gw.import_mock_account(mock, lifetime)
         ids.append(r.stdout)
     mock.call("POST", "/_mock/config", {"refresh_delay_ms": 1500})
     res = []

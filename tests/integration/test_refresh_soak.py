@@ -33,19 +33,6 @@ DELAY_MS = 40
 
 
 
-def served_workers(gw):
-    """The workers lighttpd spawned (parent: lighttpd), never a CLI process
-    of the test or a sanitizer's helper task, which share the command."""
-    out = []
-    for pid in gw.worker_pids():
-        try:
-            with open(f"/proc/{pid}/status") as f:
-                ppid = [int(x.split()[1]) for x in f if x.startswith("PPid:")]
-        except OSError:
-            continue
-        if ppid and ppid[0] == gw.proc.pid:
-            out.append(pid)
-    return out
 
 def test(t):
     mock = Mock()
@@ -58,15 +45,7 @@ def test(t):
                       "QWENRELAY_TOKEN_REFRESH_RETRY_DELAY_MS": "100"})
     key = gw.add_key("c")
     for i in range(3):
-        a = mock.call("POST", "/_mock/accounts", {"lifetime": LIFETIME})
-        p = os.path.join(gw.dir, "creds.json")
-        with open(p, "w") as f:
-            json.dump({"access_token": a["access_token"],
-                       "refresh_token": a["refresh_token"],
-                       "token_type": "Bearer",
-                       "resource_url": a["resource_url"],
-                       "expiry_date": a["expiry_date"]}, f)
-        r = gw.cli("accounts", "import", p)
+        _, r = gw.import_mock_account(mock, LIFETIME)
         if r.returncode != 0:
             raise RuntimeError(r.stdout + r.stderr)
 
@@ -94,7 +73,7 @@ def test(t):
             time.sleep(rnd.uniform(0.3, 1.2))
             if time.time() >= stop:
                 return
-            pids = served_workers(gw)
+            pids = gw.served_workers()
             if pids:
                 pid = rnd.choice(pids)
                 try:

@@ -14,7 +14,6 @@ gateways reported (issue 8), through a real lighttpd against the mock:
   and embeddings.
 """
 import json
-import os
 import time
 import urllib.parse
 
@@ -104,14 +103,7 @@ def qwen_setup(mock):
     mock.call("POST", "/_mock/reset")
     gw = Gateway(env={"QWENRELAY_QWEN_OAUTH_BASE_URL": mock.url})
     key = gw.add_key("c")
-    a = mock.call("POST", "/_mock/accounts", {"lifetime": 3600})
-    p = os.path.join(gw.dir, "creds.json")
-    with open(p, "w") as f:
-        json.dump({"access_token": a["access_token"],
-                   "refresh_token": a["refresh_token"],
-                   "token_type": "Bearer", "resource_url": a["resource_url"],
-                   "expiry_date": a["expiry_date"]}, f)
-    r = gw.cli("accounts", "import", p)
+    _, r = gw.import_mock_account(mock)
     if r.returncode != 0:
         raise RuntimeError(r.stdout + r.stderr)
     return gw, key

@@ -6,7 +6,6 @@ the command that fixes it, not 404 "model not served".  A model no
 account serves stays 404.
 """
 import json
-import os
 
 from qrtest import Gateway, Mock, http, is_openai_error, main_guard
 
@@ -16,14 +15,7 @@ def test(t):
     gw = Gateway(env={"QWENRELAY_QWEN_OAUTH_BASE_URL": mock.url,
                       "QWENRELAY_TOKEN_REFRESH_RETRY_DELAY_MS": "100"})
     key = gw.add_key("c")
-    a = mock.call("POST", "/_mock/accounts", {"lifetime": -10})
-    p = os.path.join(gw.dir, "creds.json")
-    with open(p, "w") as f:
-        json.dump({"access_token": a["access_token"],
-                   "refresh_token": a["refresh_token"],
-                   "token_type": "Bearer", "resource_url": a["resource_url"],
-                   "expiry_date": a["expiry_date"]}, f)
-    gw.cli("accounts", "import", p)
+    a, _ = gw.import_mock_account(mock, -10)
     aid = json.loads(gw.cli("accounts", "list", "--json").stdout)[0]["id"]
 
     def chat(model="coder-model"):
