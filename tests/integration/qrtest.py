@@ -27,6 +27,16 @@ BIN = os.path.join(BUILDDIR, "app", "qwenrelay")
 LIGHTTPD = shutil.which("lighttpd") or "/usr/sbin/lighttpd"
 
 
+def npm_version(prefix, pkg):
+    """The version of npm package pkg installed under prefix, or ""."""
+    try:
+        with open(os.path.join(prefix, "node_modules", pkg,
+                               "package.json")) as f:
+            return json.load(f).get("version", "")
+    except (OSError, ValueError):
+        return ""
+
+
 class TAP:
     def __init__(self):
         self.n = 0
@@ -49,6 +59,27 @@ class TAP:
     def diag(self, msg):
         for line in str(msg).splitlines():
             print("#", line, flush=True)
+
+    def relay(self, name, out, err):
+        """Pass on the TAP a child program (name) printed to out: each of
+        its test lines as one of ours ("sdk: ..."), its comments as
+        diagnostics, a bail-out as a failure; then one point that it ran to
+        its plan, with the tail of err when not."""
+        seen, plan = 0, None
+        for line in out.splitlines():
+            if line.startswith("ok ") or line.startswith("not ok "):
+                desc = line.split(" - ", 1)[1] if " - " in line else line
+                seen += 1
+                self.ok(line.startswith("ok "), "sdk: " + desc)
+            elif line.startswith("#"):
+                self.diag(line.lstrip("# "))
+            elif line.startswith("1.."):
+                plan = int(line[3:])
+            elif line.startswith("Bail out!"):
+                self.ok(False, f"{name}: " + line)
+        return self.ok(plan is not None and plan == seen and plan > 0,
+                       f"{name} ran to its plan ({seen} of {plan})",
+                       err[-3000:])
 
     def done(self):
         print(f"1..{self.n}", flush=True)

@@ -9,7 +9,6 @@ copied) and revoke it, disable an account, check the headers (CSP,
 nosniff), the phone layout, and keep screenshots as artifacts in
 $QR_BUILDDIR/tests/integration/artifacts/.  A failed install is a failure.
 """
-import json
 import os
 import shutil
 import subprocess
@@ -27,12 +26,7 @@ CHROMIUM = os.environ.get("QR_CHROMIUM") or shutil.which("chromium") or \
 
 
 def installed():
-    try:
-        with open(os.path.join(CACHE, "node_modules", "playwright-core",
-                               "package.json")) as f:
-            return json.load(f).get("version", "")
-    except (OSError, ValueError):
-        return ""
+    return qrtest.npm_version(CACHE, "playwright-core")
 
 
 def install(t):
