@@ -119,6 +119,18 @@ def stream_worker(gw, key, t0, out, i):
               time.monotonic() - t0)
 
 
+def start_streams(gw, key, n):
+    """n streams (stream_worker) on threads, started together.  Returns
+    (out, threads): out[i] is filled in as stream i ends."""
+    out = [None] * n
+    t0 = time.monotonic()
+    th = [threading.Thread(target=stream_worker, args=(gw, key, t0, out, i))
+          for i in range(n)]
+    for x in th:
+        x.start()
+    return out, th
+
+
 def alive(pids):
     out = []
     for p in pids:
@@ -147,12 +159,7 @@ def test(t):
                                          "stream_words": 5})
     gw, key, admin = gateway(mock, hung, workers=4)
     n = 64
-    out = [None] * n
-    t0 = time.monotonic()
-    th = [threading.Thread(target=stream_worker, args=(gw, key, t0, out, i))
-          for i in range(n)]
-    for x in th:
-        x.start()
+    out, th = start_streams(gw, key, n)
     for x in th:
         x.join(120)
     done = [o for o in out if o and o[1]]
@@ -168,12 +175,7 @@ def test(t):
     # -- killing one worker fails only what it was serving -----------------
     pids = gw.worker_pids()
     n = 16
-    out = [None] * n
-    t0 = time.monotonic()
-    th = [threading.Thread(target=stream_worker, args=(gw, key, t0, out, i))
-          for i in range(n)]
-    for x in th:
-        x.start()
+    out, th = start_streams(gw, key, n)
     time.sleep(1.0)
     os.kill(pids[0], signal.SIGKILL)
     fresh = [gw.req("POST", "/v1/chat/completions", key=key, body={

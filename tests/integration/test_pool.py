@@ -13,8 +13,8 @@ import threading
 import time
 
 from qrtest import main_guard, Mock
-from test_concurrency import (Hung, gateway, raw_request, stream_worker,
-                              wait_gone, HUNG, MODEL)
+from test_concurrency import (Hung, gateway, raw_request, start_streams,
+                              stream_worker, wait_gone, HUNG, MODEL)
 
 
 def pool_of(gw, admin):
@@ -111,12 +111,7 @@ def test(t):
                     10)
     t.eq(2, len(pids or []), "static: two workers serving")
     n = 6
-    out = [None] * n
-    t0 = time.monotonic()
-    th = [threading.Thread(target=stream_worker, args=(gw, key, t0, out, i))
-          for i in range(n)]
-    for x in th:
-        x.start()
+    out, th = start_streams(gw, key, n)
     time.sleep(1.0)
     per = {w["pid"]: w["requests_in_flight"]
            for w in pool_of(gw, admin).get("workers", [])}
