@@ -271,6 +271,19 @@ class Gateway:
                        "expiry_date": a["expiry_date"]}, f)
         return a, self.cli("accounts", "import", p)
 
+    def add_mock_account(self, mock, secret, label, models=None, *extra):
+        """An openai-compatible account on the mock (base URL mock.url/v1)
+        whose API key is secret: the mock learns the key, then `qwenrelay
+        accounts add` reads it from stdin; --models when models is given,
+        then any extra arguments.  Returns the finished CLI process; the
+        caller checks it as it needs."""
+        mock.call("POST", "/_mock/apikeys", {"key": secret})
+        args = ["accounts", "add", "--provider", "openai-compatible",
+                "--label", label, "--base-url", mock.url + "/v1"]
+        if models is not None:
+            args += ["--models", models]
+        return self.cli(*args, *extra, input=secret + "\n")
+
     def req(self, method, path, key=None, body=None, headers=None, **kw):
         h = dict(headers or {})
         if key:

@@ -66,10 +66,8 @@ def test(t):
     keys = []
     for i, label in enumerate(("coding-plan-a", "coding-plan-b")):
         k = f"sk-page-{i}-{gw.port}"
-        mock.call("POST", "/_mock/apikeys", {"key": k})
-        r = gw.cli("accounts", "add", "--provider", "openai-compatible",
-                   "--label", label, "--base-url", mock.url + "/v1",
-                   "--models", "coder-model,qwen3-coder-plus", input=k + "\n")
+        r = gw.add_mock_account(mock, k, label,
+                                "coder-model,qwen3-coder-plus")
         t.ok(r.returncode == 0, f"account {label} added", r.stderr)
         keys.append(k)
     # Some traffic, and one account parked by a rate limit for the page.

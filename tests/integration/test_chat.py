@@ -24,10 +24,7 @@ def pool(t, mock, n, config=None, workers=2, models="coder-model"):
     keys = []
     for i in range(n):
         k = f"sk-acct{i}-{gw.port}"
-        mock.call("POST", "/_mock/apikeys", {"key": k})
-        r = gw.cli("accounts", "add", "--provider", "openai-compatible",
-                   "--label", f"a{i}", "--base-url", mock.url + "/v1",
-                   "--models", models, input=k + "\n")
+        r = gw.add_mock_account(mock, k, f"a{i}", models)
         if r.returncode != 0:
             raise RuntimeError(r.stderr)
         keys.append(k)

@@ -197,12 +197,9 @@ def test(t):
     mock = Mock()
     gw = Gateway(config={"model_aliases": {"claude-*": "qwen3-coder-plus"}})
     gw.acct = "sk-cli-" + secrets.token_hex(8)
-    mock.call("POST", "/_mock/apikeys", {"key": gw.acct})
     key = gw.add_key("cli")
-    r = gw.cli("accounts", "add", "--provider", "openai-compatible",
-               "--label", "cli", "--base-url", mock.url + "/v1",
-               "--models", "coder-model,qwen3-coder-plus",
-               input=gw.acct + "\n")
+    r = gw.add_mock_account(mock, gw.acct, "cli",
+                            "coder-model,qwen3-coder-plus")
     if not t.ok(r.returncode == 0, "account on the mock", r.stderr):
         return
     if runs_here(t, "claude"):

@@ -70,10 +70,7 @@ def test(t):
     secrets = [admin, client]
     for i in range(2):
         k = f"sk-canary-acct{i}-{gw.port}"
-        mock.call("POST", "/_mock/apikeys", {"key": k})
-        r = gw.cli("accounts", "add", "--provider", "openai-compatible",
-                   "--label", f"a{i}", "--base-url", mock.url + "/v1",
-                   "--models", f"{MODEL},{OTHER}", input=k + "\n")
+        r = gw.add_mock_account(mock, k, f"a{i}", f"{MODEL},{OTHER}")
         t.ok(r.returncode == 0, f"account a{i} added", r.stderr)
         secrets.append(k)
     # A Qwen OAuth account too, so its tokens are canaries.

@@ -55,12 +55,9 @@ def test(t):
         return
     mock = Mock()
     acct = "sk-psdk-" + os.urandom(6).hex()
-    mock.call("POST", "/_mock/apikeys", {"key": acct})
     gw = Gateway(config={"model_aliases": {"claude-*": "qwen3-coder-plus"}})
     key = gw.add_key("sdk")
-    r = gw.cli("accounts", "add", "--provider", "openai-compatible",
-               "--label", "sdk", "--base-url", mock.url + "/v1",
-               "--models", "coder-model,qwen3-coder-plus", input=acct + "\n")
+    r = gw.add_mock_account(mock, acct, "sdk", "coder-model,qwen3-coder-plus")
     if not t.ok(r.returncode == 0, "account on the mock", r.stderr):
         return
     env = dict(os.environ)

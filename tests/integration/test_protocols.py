@@ -72,11 +72,8 @@ def test(t):
                          "sse_keepalive_seconds": 1})
     key = gw.add_key("client")
     acct = f"sk-proto-{gw.port}"
-    mock.call("POST", "/_mock/apikeys", {"key": acct})
-    r = gw.cli("accounts", "add", "--provider", "openai-compatible",
-               "--label", "p0", "--base-url", mock.url + "/v1",
-               "--models", "coder-model,qwen3-coder-plus,text-embedding-v3",
-               input=acct + "\n")
+    r = gw.add_mock_account(mock, acct, "p0", "coder-model,qwen3-coder-plus,"
+                            "text-embedding-v3")
     if not t.ok(r.returncode == 0, "account added", r.stderr):
         return
     bearer = {"Authorization": "Bearer " + key}

@@ -30,12 +30,7 @@ def pool(mock, n, config=None, models="coder-model"):
     keys = []
     for i in range(n):
         k = f"sk-route{i}-{gw.port}"
-        mock.call("POST", "/_mock/apikeys", {"key": k})
-        args = ["accounts", "add", "--provider", "openai-compatible",
-                "--label", f"a{i}", "--base-url", mock.url + "/v1"]
-        if models is not None:
-            args += ["--models", models]
-        r = gw.cli(*args, input=k + "\n")
+        r = gw.add_mock_account(mock, k, f"a{i}", models)
         if r.returncode != 0:
             raise RuntimeError(r.stderr)
         keys.append(k)
@@ -140,10 +135,7 @@ def usage_chunks(t, mock):
 
 def add(gw, mock, n, *extra):
     k = f"sk-cat{n}-{gw.port}"
-    mock.call("POST", "/_mock/apikeys", {"key": k})
-    r = gw.cli("accounts", "add", "--provider", "openai-compatible",
-               "--label", f"c{n}", "--base-url", mock.url + "/v1", *extra,
-               input=k + "\n")
+    r = gw.add_mock_account(mock, k, f"c{n}", None, *extra)
     return r, r.stdout.strip(), k
 
 
