@@ -304,7 +304,7 @@ count(struct relay *rl, const char *acct, const char *error_class)
 		u.errors = 1;
 		u.error_class = error_class;
 	}
-	store_usage_add(rl->r->srv->st, 'a', acct, &u);
+	outcome_usage(rl->r, 'a', acct, &u);
 }
 
 /* The client key's view: one request, whatever the rotation behind it. */
@@ -329,7 +329,7 @@ count_client(struct relay *rl)
 		u.errors = 1;
 		u.error_class = cls;
 	}
-	store_usage_add(rl->r->srv->st, 'c', rl->r->client->name, &u);
+	outcome_usage(rl->r, 'c', rl->r->client->name, &u);
 }
 
 /*
