@@ -22,6 +22,7 @@
 
 #include "accounts.h"
 #include "cfg.h"
+#include "jscan.h"
 #include "key_limits.h"
 #include "log.h"
 #include "outcome.h"
@@ -211,10 +212,26 @@ struct attempt {
 static char *
 build_body(struct relay *rl, const struct provider *p)
 {
-	json_object	*b = NULL;
+	json_object	*b = NULL, *m = NULL;
 	const char	*s;
 	char		*out;
 
+	if (p->adjust_body == NULL) {
+		/* Only "model" differs: swap it in, serialise, put it back
+		   (no deep copy of the request: half of building a body). */
+		b = rl->r->json;
+		if (json_object_object_get_ex(b, "model", &m))
+			json_object_get(m);
+		json_object_object_add(b, "model",
+		    json_object_new_string(rl->model));
+		out = xstrdup(json_object_to_json_string_ext(b,
+		    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+		if (m != NULL)
+			json_object_object_add(b, "model", m);
+		else
+			json_object_object_del(b, "model");
+		return out;
+	}
 	if (json_object_deep_copy(rl->r->json, &b, NULL) != 0)
 		return NULL;
 	json_object_object_add(b, "model", json_object_new_string(rl->model));
@@ -342,9 +359,11 @@ count_client(struct relay *rl)
 static void
 usage_from_body(struct relay *rl, const char *body)
 {
-	json_tokener	*tok;
-	json_object	*u, *v;
+	static const char *const names[] = { "prompt_tokens",
+	    "completion_tokens" };
+	int64_t		 v[2];
 	const char	*p, *k = NULL;
+	int		 got;
 
 	if (body == NULL)
 		return;
@@ -354,17 +373,13 @@ usage_from_body(struct relay *rl, const char *body)
 		if (*p == ':')
 			k = p + 1 + strspn(p + 1, " \t\r\n");
 	}
-	if (k == NULL || *k != '{' || (tok = json_tokener_new_ex(4)) == NULL)
+	if (k == NULL || *k != '{' ||
+	    (got = jscan_ints(k, strnlen(k, 1 << 16), names, v, 2)) < 0)
 		return;
-	u = json_tokener_parse_ex(tok, k, (int)strnlen(k, 1 << 16));
-	json_tokener_free(tok);
-	if (u == NULL)
-		return;
-	if (json_object_object_get_ex(u, "prompt_tokens", &v))
-		rl->prompt_tokens = json_object_get_int64(v);
-	if (json_object_object_get_ex(u, "completion_tokens", &v))
-		rl->completion_tokens = json_object_get_int64(v);
-	json_object_put(u);
+	if (got & 1)
+		rl->prompt_tokens = v[0];
+	if (got & 2)
+		rl->completion_tokens = v[1];
 }
 
 static void

@@ -605,17 +605,22 @@ enum { U_REQUESTS, U_PROMPT, U_COMPLETION, U_ERRORS, U_LAST_USED, U__MAX };
 int
 counters_parse(const void *p, size_t len, int64_t *f, size_t n)
 {
-	char	 buf[1024], *s, *end;
-	size_t	 i;
+	const char	*s = p, *e = s + len;
+	uint64_t	 u;
+	size_t		 i;
+	int		 neg;
 
 	memset(f, 0, n * sizeof(*f));
-	if (len == 0 || len >= sizeof(buf) || ((const char *)p)[0] != '1')
+	if (len == 0 || len >= 1024 || s[0] != '1')
 		return -EINVAL;
-	memcpy(buf, p, len);
-	buf[len] = '\0';
-	for (s = buf + 1, i = 0; i < n && *s == ' '; i++) {
-		f[i] = strtoll(s + 1, &end, 10);
-		s = end;
+	/* By hand, as counters_format writes them: " <v>" with v in decimal. */
+	for (s++, i = 0; i < n && s < e && *s == ' '; i++) {
+		s++;
+		if ((neg = s < e && *s == '-'))
+			s++;
+		for (u = 0; s < e && *s >= '0' && *s <= '9'; s++)
+			u = u * 10 + (uint64_t)(*s - '0');
+		f[i] = neg ? (int64_t)((uint64_t)0 - u) : (int64_t)u;
 	}
 	return 0;
 }
