@@ -7,9 +7,11 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 
@@ -54,6 +56,8 @@ static const struct cfg_key cfg_keys[] = {
 	KI(pm_max_spare_workers, 1, 256, "2"),
 	KI(shutdown_grace_seconds, 0, DAY, "30"),
 	KS(user, ""),
+	KS(listen_group, ""),
+	KB(run_as_root, "false"),
 	K(log_level, CT_ENUM, 0, 0, "info", "error|warn|info|debug"),
 	KS(log_file, "stderr"),
 	KB(request_log, "true"),
@@ -415,11 +419,61 @@ load_file(struct cfg *c, const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+const char *
+cfg_default_path(char *buf, size_t bufsz)
+{
+	const char	*env = getenv("QWENRELAY_CONFIG");
+	char		*slash;
+	ssize_t		 n;
+
+	if (env != NULL && *env != '\0') {
+		snprintf(buf, bufsz, "%s", env);
+		return buf;
+	}
+	/* Beside the binary, wherever it was copied (and however named). */
+	n = readlink("/proc/self/exe", buf, bufsz);
+	if (n > 0 && (size_t)n < bufsz) {
+		buf[n] = '\0';
+		if ((slash = strrchr(buf, '/')) != NULL &&
+		    (size_t)(slash - buf) + 1 + sizeof(CFG_BESIDE_NAME) <=
+		    bufsz) {
+			memcpy(slash + 1, CFG_BESIDE_NAME,
+			    sizeof(CFG_BESIDE_NAME));
+			if (access(buf, F_OK) == 0)
+				return buf;
+		}
+	}
+	snprintf(buf, bufsz, "%s", CFG_DEFAULT_PATH);
+	return buf;
+}
+
+void
+cfg_state_hint(const struct cfg *c, int rc, char *err, size_t errlen)
+{
+	struct passwd	 pwbuf, *pw = NULL;
+	char		 file[1024], pwmem[1024];
+	size_t		 n = strlen(err);
+	uid_t		 uid = geteuid();
+
+	if (rc != -EACCES && rc != -EPERM && rc != -EROFS)
+		return;
+	if (c->path != NULL)
+		snprintf(file, sizeof(file), "%s", c->path);
+	else
+		cfg_default_path(file, sizeof(file));
+	if (getpwuid_r(uid, &pwbuf, pwmem, sizeof(pwmem), &pw) != 0)
+		pw = NULL;
+	snprintf(err + n, errlen > n ? errlen - n : 0, "; set state_dir in "
+	    "%s%s (or QWENRELAY_STATE_DIR) to a directory user %s (uid %ld) "
+	    "can write", file, c->path != NULL ? "" : " (create the file)",
+	    pw != NULL ? pw->pw_name : "?", (long)uid);
+}
+
 int
 cfg_load(struct cfg *c, const char *path, char *err, size_t errlen)
 {
 	extern char	**environ;
-	char		  envname[128], **e;
+	char		  envname[128], **e, pathbuf[4096];
 	size_t		  i, j;
 	const char	 *v;
 
@@ -427,8 +481,8 @@ cfg_load(struct cfg *c, const char *path, char *err, size_t errlen)
 	for (i = 0; i < NKEYS; i++)
 		if (set_text(c, &cfg_keys[i], cfg_keys[i].def, err, errlen))
 			return -1;
-	if (path == NULL && (path = getenv("QWENRELAY_CONFIG")) == NULL)
-		path = CFG_DEFAULT_PATH;
+	if (path == NULL)
+		path = cfg_default_path(pathbuf, sizeof(pathbuf));
 	if (load_file(c, path, err, errlen) != 0)
 		return -1;
 

@@ -1,9 +1,11 @@
 /*
  * cfg.h: the configuration, loaded once at start from a typed key table.
  *
- * Sources, later wins: built-in defaults, the JSON file at
- * $QWENRELAY_CONFIG (default /etc/qwenrelay/qwenrelay.json; a missing file
- * means defaults), then QWENRELAY_<KEY> environment variables.  An unknown
+ * Sources, later wins: built-in defaults, the JSON file, then
+ * QWENRELAY_<KEY> environment variables.  The file is $QWENRELAY_CONFIG,
+ * else qwenrelay.json beside the executable (shared hosting: the binary
+ * copied as qwenrelay.fcgi with its config next to it), else
+ * /etc/qwenrelay/qwenrelay.json; a missing file means defaults.  An unknown
  * key or a bad value is an error that names the key.  The struct is read
  * only after cfg_load returns.
  */
@@ -15,6 +17,7 @@
 #include <stdio.h>
 
 #define CFG_DEFAULT_PATH	"/etc/qwenrelay/qwenrelay.json"
+#define CFG_BESIDE_NAME		"qwenrelay.json"
 
 /* account_selection_strategy, resolved once at load. */
 enum select_strategy {
@@ -46,7 +49,9 @@ struct cfg {
 	long long	 pm_min_spare_workers;	/* dynamic: idle workers kept */
 	long long	 pm_max_spare_workers;	/* dynamic: idle beyond: stop */
 	long long	 shutdown_grace_seconds;	/* drain on SIGTERM */
-	char		*user;
+	char		*user;		/* serve started as root drops to it */
+	char		*listen_group;	/* group of serve's unix socket */
+	bool		 run_as_root;	/* serve as root without "user" */
 	char		*log_level;
 	char		*log_file;
 	bool		 request_log;
@@ -97,6 +102,19 @@ struct cfg {
  * must still be released with cfg_free().
  */
 int	 cfg_load(struct cfg *c, const char *path, char *err, size_t errlen);
+/*
+ * The config file cfg_load reads when given no path: $QWENRELAY_CONFIG,
+ * else CFG_BESIDE_NAME in the directory of /proc/self/exe when that file
+ * exists, else CFG_DEFAULT_PATH.  Writes into buf, returns buf.
+ */
+const char *cfg_default_path(char *buf, size_t bufsz);
+/*
+ * Append to err (a store_open message for error rc, a negative errno)
+ * what to do about an unusable state_dir: for -EACCES, -EPERM and
+ * -EROFS, "; set state_dir in FILE to a directory user U (uid N) can
+ * write".  Other errors are left as they are.
+ */
+void	 cfg_state_hint(const struct cfg *, int rc, char *err, size_t errlen);
 /* Print the effective configuration as JSON, secrets masked. */
 void	 cfg_print(const struct cfg *, FILE *);
 void	 cfg_free(struct cfg *);

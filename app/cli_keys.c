@@ -39,14 +39,20 @@ cli_store_open(const struct cfg *cfg)
 {
 	struct store_opts	 so;
 	struct store		*st;
-	char			 err[512];
+	char			 err[1024];
+	int			 rc;
 
 	so.map_size_mb = (size_t)cfg->store_map_size_mb;
 	so.max_readers = 512;
-	if (store_open(&st, cfg->state_dir, &so, err, sizeof(err)) != 0) {
-		fprintf(stderr, "qwenrelay: %s\n(state_dir is %s; set "
-		    "QWENRELAY_STATE_DIR or state_dir in the config)\n", err,
-		    cfg->state_dir);
+	if ((rc = store_open(&st, cfg->state_dir, &so, err,
+	    sizeof(err))) != 0) {
+		if (rc == -EACCES || rc == -EPERM || rc == -EROFS) {
+			cfg_state_hint(cfg, rc, err, sizeof(err));
+			fprintf(stderr, "qwenrelay: %s\n", err);
+		} else
+			fprintf(stderr, "qwenrelay: %s\n(state_dir is %s; set "
+			    "QWENRELAY_STATE_DIR or state_dir in the config)\n",
+			    err, cfg->state_dir);
 		return NULL;
 	}
 	return st;

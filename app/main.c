@@ -40,7 +40,8 @@ usage(void)
 	    "                [--models a,b] [--api-key-env VAR]   (key on stdin)\n"
 	    "       qwenrelay config check\n"
 	    "       qwenrelay version\n"
-	    "config: $QWENRELAY_CONFIG (default %s), QWENRELAY_<KEY> overrides\n",
+	    "config: $QWENRELAY_CONFIG, else %s beside this binary, else %s;\n"
+	    "        QWENRELAY_<KEY> overrides\n", CFG_BESIDE_NAME,
 	    CFG_DEFAULT_PATH);
 	return 2;
 }
@@ -84,15 +85,17 @@ serve(struct cfg *cfg, int argc, char **argv)
 	return pool_run(cfg, listen, (int)workers);
 }
 
+/* serve decides about root itself (privdrop.c); a spawned worker cannot. */
 static void
-warn_startup(const struct cfg *cfg)
+warn_startup(const struct cfg *cfg, int serving)
 {
 	if (cfg->auth_disabled)
 		log_warn("auth_disabled is true: every route is open without "
 		    "a key; keep this server on loopback only");
-	if (geteuid() == 0)
-		log_warn("serving as root; set \"user\" or run under a "
-		    "service account in production");
+	if (geteuid() == 0 && !serving)
+		log_warn("worker running as root: have the web server spawn "
+		    "it as an unprivileged user, or use 'qwenrelay serve' "
+		    "with \"user\"");
 }
 
 int
@@ -138,10 +141,10 @@ main(int argc, char **argv)
 	umask(077);
 
 	if (argc < 2) {
-		warn_startup(&cfg);
+		warn_startup(&cfg, 0);
 		rc = worker_run(&cfg, STDIN_FILENO, NULL, 0, -1);
 	} else if (strcmp(argv[1], "serve") == 0) {
-		warn_startup(&cfg);
+		warn_startup(&cfg, 1);
 		rc = serve(&cfg, argc - 2, argv + 2);
 	} else if (strcmp(argv[1], "keys") == 0)
 		rc = cli_keys(&cfg, argc - 2, argv + 2);

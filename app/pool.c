@@ -35,8 +35,6 @@
 #include <sys/wait.h>
 
 #include <errno.h>
-#include <grp.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +47,7 @@
 #include "keeper.h"
 #include "log.h"
 #include "pool.h"
+#include "privdrop.h"
 #include "req.h"
 #include "util.h"
 #include "worker.h"
@@ -138,43 +137,6 @@ open_listen(const char *addr)
 	if (fd >= 0 && addr[0] == '/')
 		chmod(addr, 0660);
 	return fd;
-}
-
-/*
- * Started as root with `user` set: become that user (groups, gid, uid, in
- * that order, all three ids) once the socket is bound, before anything is
- * forked, so no worker or keeper ever runs as root.  A unix socket is
- * handed to the user too.  Returns 0, or -1 (logged) if it cannot.
- */
-static int
-drop_privileges(const char *user, const char *addr)
-{
-	struct passwd	*pw;
-
-	if (user == NULL || *user == '\0')
-		return 0;
-	if (geteuid() != 0) {
-		log_warn("user \"%s\" is set but serve is not started as "
-		    "root; it keeps running as uid %ld", user, (long)geteuid());
-		return 0;
-	}
-	if ((pw = getpwnam(user)) == NULL) {
-		log_err("user \"%s\": no such user; create it or fix \"user\" "
-		    "in the config", user);
-		return -1;
-	}
-	if (addr[0] == '/' && chown(addr, pw->pw_uid, pw->pw_gid) == -1)
-		log_warn("cannot give %s to %s: %s", addr, user,
-		    strerror(errno));
-	if (setgroups(1, &pw->pw_gid) == -1 ||
-	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) == -1 ||
-	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1) {
-		log_err("cannot become user %s: %s", user, strerror(errno));
-		return -1;
-	}
-	log_info("serve: running as %s (uid %ld); its state_dir must be "
-	    "theirs", user, (long)pw->pw_uid);
-	return 0;
 }
 
 /* Workers alive and not told to stop; *idle: those with nothing in flight. */
@@ -388,6 +350,7 @@ pool_run(struct cfg *cfg, const char *addr, int nworkers)
 	sigset_t		 mask;
 	size_t			 shm;
 	int			 sig;
+	char			 perr[1024];
 
 	memset(&p, 0, sizeof(p));
 	p.cfg = cfg;
@@ -399,8 +362,14 @@ pool_run(struct cfg *cfg, const char *addr, int nworkers)
 		    "it?)", addr, strerror(errno));
 		return 1;
 	}
-	if (drop_privileges(cfg->user, addr) != 0) {
+	/* Root's work is done: leave it before any worker exists. */
+	if (priv_drop(cfg, addr, perr, sizeof(perr)) != 0) {
+		log_err("serve: %s", perr);
+		if (strcmp(cfg->log_file, "stderr") != 0)
+			fprintf(stderr, "qwenrelay: %s\n", perr);
 		close(p.fd);
+		if (addr[0] == '/')
+			unlink(addr);
 		return 1;
 	}
 	shm = sizeof(*p.load) * (size_t)p.nslots;

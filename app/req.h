@@ -79,7 +79,7 @@ struct load {
 struct server {
 	const struct cfg	*cfg;
 	struct store		*st;		/* NULL if the store failed to open */
-	char			 st_err[256];	/* why it failed */
+	char			 st_err[768];	/* why it failed */
 	void			*upstream;	/* per-worker upstream client */
 	unsigned char		 seal_key[32];	/* tokens at rest */
 	int			 have_key;	/* seal_key loaded */

@@ -116,40 +116,93 @@ is_root_segment(const char *s, size_t n)
 	    (n == 7 && strncmp(s, "metrics", 7) == 0);
 }
 
-const char *
-route_path(const char *uri, const char *script, const char *pinfo,
-    char *buf, size_t bufsz)
+/*
+ * Write a then b into buf (up to the query when cut_query), decode %2F
+ * (Apache with AllowEncodedSlashes NoDecode passes it encoded; every
+ * other escape arrives decoded or not at all) and drop trailing slashes.
+ * Returns the first /v1, /health, /admin or /metrics segment in buf, with
+ * *found set, or buf itself ("/" when empty) with *found clear.
+ */
+static const char *
+path_from(const char *a, const char *b, int cut_query, char *buf,
+    size_t bufsz, int *found)
 {
-	const char	*p, *seg, *e;
-	size_t		 n;
+	const char	*seg, *e;
+	size_t		 n = 0, i, j;
 
-	if (pinfo != NULL && *pinfo != '\0')
-		p = pinfo;
-	else if (uri != NULL && *uri != '\0')
-		p = uri;
-	else if (script != NULL)
-		p = script;
-	else
-		p = "/";
-	n = strcspn(p, "?#");
-	if (n >= bufsz)
-		n = bufsz - 1;
-	memcpy(buf, p, n);
+	*found = 0;
+	for (; a != NULL && *a != '\0' && n + 1 < bufsz; a++) {
+		if (cut_query && (*a == '?' || *a == '#'))
+			break;
+		buf[n++] = *a;
+	}
+	for (; b != NULL && *b != '\0' && n + 1 < bufsz; b++)
+		buf[n++] = *b;
 	buf[n] = '\0';
+	for (i = j = 0; i < n; i++, j++) {
+		if (buf[i] == '%' && buf[i + 1] == '2' &&
+		    (buf[i + 2] == 'F' || buf[i + 2] == 'f')) {
+			buf[j] = '/';
+			i += 2;
+		} else
+			buf[j] = buf[i];
+	}
+	buf[n = j] = '\0';
 	/* Collapse a trailing slash: /v1/models/ is /v1/models. */
 	while (n > 1 && buf[n - 1] == '/')
 		buf[--n] = '\0';
+	if (n == 0 && bufsz > 1) {
+		buf[0] = '/';
+		buf[1] = '\0';
+	}
 	/* Skip a mount prefix: /qwenrelay/v1/models -> /v1/models. */
 	for (seg = buf; *seg == '/'; seg = e) {
 		e = strchr(seg + 1, '/');
 		if (e == NULL)
 			e = seg + strlen(seg);
-		if (is_root_segment(seg + 1, (size_t)(e - seg - 1)))
+		if (is_root_segment(seg + 1, (size_t)(e - seg - 1))) {
+			*found = 1;
 			return seg;
+		}
 		if (*e == '\0')
 			break;
 	}
 	return buf;
+}
+
+static int
+set(const char *s)
+{
+	return s != NULL && *s != '\0';
+}
+
+const char *
+route_path(const struct route_env *env, char *buf, size_t bufsz)
+{
+	const char	*p;
+	int		 found;
+
+	/*
+	 * SCRIPT_NAME + PATH_INFO is the path as the server itself resolved
+	 * and decoded it (RFC 3875 4.1.5, 4.1.13), however it split the two
+	 * (lighttpd: "/v1" + "/models" or "" + "/v1/models"; nginx: all in
+	 * SCRIPT_NAME; mod_fcgid after a rewrite: "/~u/relay/qwenrelay.fcgi"
+	 * + "/v1/models").  Internal rewrites are already applied to it.
+	 */
+	if (set(env->script_name) || set(env->path_info)) {
+		p = path_from(env->script_name, env->path_info, 0, buf, bufsz,
+		    &found);
+		if (found)
+			return p;
+	}
+	/* A rewrite that dropped the path: what the client asked for. */
+	if (set(env->request_uri))
+		return path_from(env->request_uri, NULL, 1, buf, bufsz, &found);
+	if (set(env->document_uri))
+		return path_from(env->document_uri, NULL, 1, buf, bufsz,
+		    &found);
+	return path_from(env->script_name, env->path_info, 0, buf, bufsz,
+	    &found);
 }
 
 static int

@@ -50,13 +50,25 @@ struct route {
 	int		 err_shape;	/* enum resp_shape of its errors */
 };
 
+/* The CGI variables the request path is derived from; NULL when unset. */
+struct route_env {
+	const char	*request_uri;	/* REQUEST_URI: as sent, with ?query */
+	const char	*script_name;	/* SCRIPT_NAME (decoded) */
+	const char	*path_info;	/* PATH_INFO (decoded) */
+	const char	*document_uri;	/* DOCUMENT_URI (nginx) */
+};
+
 /*
- * The path to route on, from what the web server passed: PATH_INFO when
- * set, else REQUEST_URI without the query, with any mount prefix before
- * /v1, /health or /admin removed.  Writes into buf.
+ * The path to route on, from what the web server passed: SCRIPT_NAME +
+ * PATH_INFO when they hold an API path, else REQUEST_URI without its
+ * query, else DOCUMENT_URI; %2F decoded, trailing slashes dropped, and
+ * anything before the first /v1, /health, /admin or /metrics segment (a
+ * mount prefix, a script name) removed.  A mount prefix must not itself
+ * contain a segment of those names.  The variable sets each server sends
+ * are in tests/test_route.c.  Writes into buf (truncated to
+ * bufsz - 1 bytes) and returns a pointer into it; never NULL.
  */
-const char *route_path(const char *request_uri, const char *script_name,
-	    const char *path_info, char *buf, size_t bufsz);
+const char *route_path(const struct route_env *, char *buf, size_t bufsz);
 
 /*
  * Is path one of the probes answered even when every request slot is

@@ -157,8 +157,8 @@ serve_one(struct server *srv, FCGX_Request *fr, int over)
 {
 	struct conn_watch cw;
 	struct req	 r;
+	struct route_env renv;
 	char		 pathbuf[2048];
-	const char	*uri;
 	int		 rc;
 
 	memset(&r, 0, sizeof(r));
@@ -173,9 +173,11 @@ serve_one(struct server *srv, FCGX_Request *fr, int over)
 	if (r.method_name == NULL)
 		r.method_name = "GET";
 	r.method = method_parse(r.method_name);
-	uri = FCGX_GetParam("REQUEST_URI", fr->envp);
-	r.path = route_path(uri, FCGX_GetParam("SCRIPT_NAME", fr->envp),
-	    FCGX_GetParam("PATH_INFO", fr->envp), pathbuf, sizeof(pathbuf));
+	renv.request_uri = FCGX_GetParam("REQUEST_URI", fr->envp);
+	renv.script_name = FCGX_GetParam("SCRIPT_NAME", fr->envp);
+	renv.path_info = FCGX_GetParam("PATH_INFO", fr->envp);
+	renv.document_uri = FCGX_GetParam("DOCUMENT_URI", fr->envp);
+	r.path = route_path(&renv, pathbuf, sizeof(pathbuf));
 	r.raw_path = r.path;
 	r.query = FCGX_GetParam("QUERY_STRING", fr->envp);
 	r.origin = FCGX_GetParam("HTTP_ORIGIN", fr->envp);
@@ -252,6 +254,7 @@ int
 server_open(struct server *srv, const struct cfg *cfg, const char *who)
 {
 	struct store_opts	so;
+	int			rc;
 
 	so.map_size_mb = (size_t)cfg->store_map_size_mb;
 	/*
@@ -260,8 +263,9 @@ server_open(struct server *srv, const struct cfg *cfg, const char *who)
 	 * by threads x processes; 4096 slots cost 256 KiB of lock file.
 	 */
 	so.max_readers = 4096;
-	if (srv->st == NULL && store_open(&srv->st, cfg->state_dir, &so,
-	    srv->st_err, sizeof(srv->st_err)) != 0) {
+	if (srv->st == NULL && (rc = store_open(&srv->st, cfg->state_dir, &so,
+	    srv->st_err, sizeof(srv->st_err))) != 0) {
+		cfg_state_hint(cfg, rc, srv->st_err, sizeof(srv->st_err));
 		log_err("%s: store: %s", who, srv->st_err);
 		srv->st = NULL;
 		return -1;

@@ -40,8 +40,9 @@ static struct membuf	out;
 static const char *
 run(const char *method, const char *path, const char *auth, const char *body)
 {
-	struct req	r;
-	char		buf[512];
+	struct req		r;
+	struct route_env	renv = { NULL, NULL, NULL, NULL };
+	char			buf[512];
 
 	free(out.p);
 	memset(&out, 0, sizeof(out));
@@ -53,7 +54,8 @@ run(const char *method, const char *path, const char *auth, const char *body)
 	r.method = strcmp(method, "GET") == 0 ? M_GET :
 	    strcmp(method, "POST") == 0 ? M_POST :
 	    strcmp(method, "OPTIONS") == 0 ? M_OPTIONS : M_DELETE;
-	r.path = route_path(path, NULL, NULL, buf, sizeof(buf));
+	renv.request_uri = path;
+	r.path = route_path(&renv, buf, sizeof(buf));
 	r.auth = auth;
 	r.origin = "http://allowed.example";
 	if (body != NULL) {
@@ -64,6 +66,134 @@ run(const char *method, const char *path, const char *auth, const char *body)
 	req_free(&r);
 	return out.p != NULL ? out.p : "";
 }
+
+/*
+ * What each web server sends, captured from the real servers with the
+ * shipped deploy/ configs (tests/integration/webfront.py) and a FastCGI
+ * program that prints its parameters (tests/tools/capture_env.py):
+ * lighttpd 1.4.69, nginx 1.22.1, Apache 2.4.71 + mod_fcgid 2.3.9.
+ * Document roots are shortened to /srv/www, /var/www/html and /home;
+ * the last entries (marked) are constructed edge cases.
+ * NULL: the server did not send the variable.  route_path reads only
+ * REQUEST_URI, SCRIPT_NAME, PATH_INFO and DOCUMENT_URI; the rest is
+ * here so the table shows the whole set each server sends.
+ */
+static const struct capture {
+	const char	*server;
+	const char	*request_uri, *script_name, *path_info, *document_uri;
+	const char	*script_filename, *redirect_url, *query_string;
+	const char	*want;
+} captures[] = {
+	/* lighttpd, "/" mount, fix-root-scriptname enabled */
+	{ "lighttpd / fix-root", "/v1/models?x=1", "", "/v1/models", NULL,
+	    "/srv/www/", NULL, "x=1", "/v1/models" },
+	{ "lighttpd / fix-root", "/health", "", "/health", NULL,
+	    "/srv/www/", NULL, "", "/health" },
+	{ "lighttpd / fix-root", "/v1/models/Qwen%2FQwen3-Coder", "",
+	    "/v1/models/Qwen/Qwen3-Coder", NULL, "/srv/www/", NULL, "",
+	    "/v1/models/Qwen/Qwen3-Coder" },
+	{ "lighttpd / fix-root", "/v1/models/a/b", "", "/v1/models/a/b",
+	    NULL, "/srv/www/", NULL, "", "/v1/models/a/b" },
+	/* lighttpd, "/" mount, fix-root-scriptname disabled (the issue) */
+	{ "lighttpd /", "/v1/models?x=1", "/v1", "/models", NULL,
+	    "/srv/www/v1", NULL, "x=1", "/v1/models" },
+	{ "lighttpd /", "/health", "/health", NULL, NULL,
+	    "/srv/www/health", NULL, "", "/health" },
+	{ "lighttpd /", "/metrics", "/metrics", NULL, NULL,
+	    "/srv/www/metrics", NULL, "", "/metrics" },
+	{ "lighttpd /qwenrelay/", "/qwenrelay/metrics", "/qwenrelay/metrics",
+	    NULL, NULL, "/srv/www/qwenrelay/metrics", NULL, "", "/metrics" },
+	{ "lighttpd /", "/health/deep", "/health", "/deep", NULL,
+	    "/srv/www/health", NULL, "", "/health/deep" },
+	{ "lighttpd /", "/v1/chat/completions", "/v1", "/chat/completions",
+	    NULL, "/srv/www/v1", NULL, "", "/v1/chat/completions" },
+	{ "lighttpd /", "/v1/models/Qwen%2FQwen3-Coder", "/v1",
+	    "/models/Qwen/Qwen3-Coder", NULL, "/srv/www/v1", NULL, "",
+	    "/v1/models/Qwen/Qwen3-Coder" },
+	{ "lighttpd /", "/v1/models/a/b", "/v1", "/models/a/b", NULL,
+	    "/srv/www/v1", NULL, "", "/v1/models/a/b" },
+	/* lighttpd, "/qwenrelay/" mount: the same with either setting */
+	{ "lighttpd /qwenrelay/", "/qwenrelay/v1/models?x=1",
+	    "/qwenrelay/v1", "/models", NULL, "/srv/www/qwenrelay/v1", NULL,
+	    "x=1", "/v1/models" },
+	{ "lighttpd /qwenrelay/", "/qwenrelay/health", "/qwenrelay/health",
+	    NULL, NULL, "/srv/www/qwenrelay/health", NULL, "", "/health" },
+	{ "lighttpd /qwenrelay/", "/qwenrelay/v1/models/Qwen%2FQwen3-Coder",
+	    "/qwenrelay/v1", "/models/Qwen/Qwen3-Coder", NULL,
+	    "/srv/www/qwenrelay/v1", NULL, "", "/v1/models/Qwen/Qwen3-Coder" },
+	{ "lighttpd /qwenrelay/", "/qwenrelay/v1/models/a/b",
+	    "/qwenrelay/v1", "/models/a/b", NULL, "/srv/www/qwenrelay/v1",
+	    NULL, "", "/v1/models/a/b" },
+	/* nginx, include fastcgi_params (no PATH_INFO) */
+	{ "nginx", "/v1/models?x=1", "/v1/models", NULL, "/v1/models",
+	    NULL, NULL, "x=1", "/v1/models" },
+	{ "nginx", "/health", "/health", NULL, "/health", NULL, NULL, "",
+	    "/health" },
+	{ "nginx", "/v1/models/Qwen%2FQwen3-Coder",
+	    "/v1/models/Qwen/Qwen3-Coder", NULL, "/v1/models/Qwen/Qwen3-Coder",
+	    NULL, NULL, "", "/v1/models/Qwen/Qwen3-Coder" },
+	{ "nginx", "/v1/models/a/b", "/v1/models/a/b", NULL,
+	    "/v1/models/a/b", NULL, NULL, "", "/v1/models/a/b" },
+	/* Apache mod_proxy_fcgi, ProxyPass "/" (no PATH_INFO) */
+	{ "apache proxy_fcgi", "/v1/models?x=1", "/v1/models", NULL, NULL,
+	    "proxy:fcgi://localhost/v1/models", NULL, "x=1", "/v1/models" },
+	{ "apache proxy_fcgi", "/health", "/health", NULL, NULL,
+	    "proxy:fcgi://localhost/health", NULL, "", "/health" },
+	{ "apache proxy_fcgi", "/v1/models/a/b", "/v1/models/a/b", NULL,
+	    NULL, "proxy:fcgi://localhost/v1/models/a/b", NULL, "",
+	    "/v1/models/a/b" },
+	/* ... with AllowEncodedSlashes NoDecode: %2F stays encoded */
+	{ "apache proxy_fcgi NoDecode", "/v1/models/Qwen%2FQwen3-Coder",
+	    "/v1/models/Qwen%2FQwen3-Coder", NULL, NULL,
+	    "proxy:fcgi://localhost/v1/models/Qwen%2FQwen3-Coder", NULL, "",
+	    "/v1/models/Qwen/Qwen3-Coder" },
+	/* Apache mod_fcgid vhost, AliasMatch to APP_DIR/qwenrelay.fcgi/$1 */
+	{ "apache fcgid vhost", "/v1/models?x=1", "", "/v1/models", NULL,
+	    "/usr/local/lib/qwenrelay/qwenrelay.fcgi", NULL, "x=1",
+	    "/v1/models" },
+	{ "apache fcgid vhost", "/health", "", "/health", NULL,
+	    "/usr/local/lib/qwenrelay/qwenrelay.fcgi", NULL, "", "/health" },
+	{ "apache fcgid vhost", "/v1/models/a/b", "", "/v1/models/a/b",
+	    NULL, "/usr/local/lib/qwenrelay/qwenrelay.fcgi", NULL, "",
+	    "/v1/models/a/b" },
+	{ "apache fcgid vhost NoDecode", "/v1/models/Qwen%2FQwen3-Coder", "",
+	    "/v1/models/Qwen%2FQwen3-Coder", NULL,
+	    "/usr/local/lib/qwenrelay/qwenrelay.fcgi", NULL, "",
+	    "/v1/models/Qwen/Qwen3-Coder" },
+	/* Apache mod_fcgid, deploy/apache/htaccess in ~alice/public_html/relay */
+	{ "apache htaccess ~alice/relay", "/~alice/relay/v1/models?x=1",
+	    "/~alice/relay/qwenrelay.fcgi", "/v1/models", NULL,
+	    "/home/alice/public_html/relay/qwenrelay.fcgi",
+	    "/~alice/relay/v1/models", "x=1", "/v1/models" },
+	{ "apache htaccess ~alice/relay", "/~alice/relay/health",
+	    "/~alice/relay/qwenrelay.fcgi", "/health", NULL,
+	    "/home/alice/public_html/relay/qwenrelay.fcgi",
+	    "/~alice/relay/health", "", "/health" },
+	{ "apache htaccess ~alice/relay", "/~alice/relay/v1/models/a/b",
+	    "/~alice/relay/qwenrelay.fcgi", "/v1/models/a/b", NULL,
+	    "/home/alice/public_html/relay/qwenrelay.fcgi",
+	    "/~alice/relay/v1/models/a/b", "", "/v1/models/a/b" },
+	/* The same directory under the document root: /sub/dir/ */
+	{ "apache htaccess /sub/dir", "/sub/dir/v1/chat/completions",
+	    "/sub/dir/qwenrelay.fcgi", "/v1/chat/completions", NULL,
+	    "/var/www/html/sub/dir/qwenrelay.fcgi",
+	    "/sub/dir/v1/chat/completions", "", "/v1/chat/completions" },
+	/* A hand-written rewrite that drops the path (RewriteRule
+	 * !^qwenrelay\.fcgi qwenrelay.fcgi [L]): only REQUEST_URI has it */
+	{ "apache rewrite, no PATH_INFO", "/sub/dir/v1/models?x=1",
+	    "/sub/dir/qwenrelay.fcgi", NULL, NULL,
+	    "/var/www/html/sub/dir/qwenrelay.fcgi", "/sub/dir/v1/models",
+	    "x=1", "/v1/models" },
+	/* Constructed, not captured: a hand-written fastcgi_param set */
+	{ "REQUEST_URI only", "/api/v1/models/", NULL, NULL, NULL, NULL,
+	    NULL, NULL, "/v1/models" },
+	{ "DOCUMENT_URI only", NULL, NULL, NULL, "/v1/models", NULL, NULL,
+	    NULL, "/v1/models" },
+	/* Not an API path: the client's path, for the 404 */
+	{ "lighttpd / unknown", "/nothing/here?q", "/nothing", "/here", NULL,
+	    "/srv/www/nothing", NULL, "q", "/nothing/here" },
+	{ "nothing at all", NULL, NULL, NULL, NULL, NULL, NULL, NULL, "/" },
+};
 
 int
 main(void)
@@ -87,10 +217,27 @@ main(void)
 	size_t			 i;
 
 	plan_lazy();
-	for (i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
-		is_string(paths[i].want, route_path(paths[i].uri,
-		    paths[i].script, paths[i].pinfo, buf, sizeof(buf)),
+	for (i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		struct route_env e = { paths[i].uri, paths[i].script,
+		    paths[i].pinfo, NULL };
+		is_string(paths[i].want, route_path(&e, buf, sizeof(buf)),
 		    "route_path(%s)", paths[i].uri ? paths[i].uri : "NULL");
+	}
+	for (i = 0; i < sizeof(captures) / sizeof(captures[0]); i++) {
+		const struct capture *c = &captures[i];
+		struct route_env e = { c->request_uri, c->script_name,
+		    c->path_info, c->document_uri };
+		is_string(c->want, route_path(&e, buf, sizeof(buf)),
+		    "%s: %s", c->server, c->request_uri ? c->request_uri : "-");
+	}
+	{
+		/* A path longer than the buffer is cut, never overrun. */
+		struct route_env e = { NULL, "/v1/models/", "abcdefghij", NULL };
+		char small[16];
+
+		is_string("/v1/models/abcd", route_path(&e, small,
+		    sizeof(small)), "long path truncated to the buffer");
+	}
 
 	unsetenv("QWENRELAY_CONFIG");
 	setenv("QWENRELAY_CORS_ALLOWED_ORIGINS", "http://allowed.example", 1);

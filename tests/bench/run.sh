@@ -175,7 +175,7 @@ import sys
 src, dst, port, run, backend = sys.argv[1:]
 conf = open(src).read()
 for k, v in {"BIND": "127.0.0.1", "PORT": port, "RUN_DIR": run,
-             "PREFIX": "/", "BACKEND": backend}.items():
+             "PREFIX": "/", "FIX_ROOT": "enable", "BACKEND": backend}.items():
     conf = conf.replace("@%s@" % k, v)
 open(dst, "w").write(conf)
 PY

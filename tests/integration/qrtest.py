@@ -136,7 +136,7 @@ class Gateway:
     """A qwenrelay behind a real lighttpd, state in a fresh temp dir."""
 
     def __init__(self, config=None, workers=2, prefix="/", serve=False,
-                 env=None, state_dir=None):
+                 env=None, state_dir=None, fix_root="enable"):
         self.dir = tempfile.mkdtemp(prefix="qrit.")
         _cleanups.append(lambda: shutil.rmtree(self.dir, ignore_errors=True))
         self.run_dir = os.path.join(self.dir, "run")
@@ -144,7 +144,9 @@ class Gateway:
         self.state_dir = state_dir or os.path.join(self.dir, "state")
         self.log = os.path.join(self.dir, "qwenrelay.log")
         self.config_path = os.path.join(self.dir, "qwenrelay.json")
-        cfg = {"log_file": self.log, "log_level": "debug"}
+        # Tests run as root; serve refuses that unless told (privdrop.c).
+        cfg = {"log_file": self.log, "log_level": "debug",
+               "run_as_root": True}
         cfg.update(config or {})
         with open(self.config_path, "w") as f:
             json.dump(cfg, f)
@@ -180,6 +182,7 @@ class Gateway:
             conf = f.read()
         for k, v in {"BIND": "127.0.0.1", "PORT": str(self.port),
                      "RUN_DIR": self.run_dir, "PREFIX": prefix,
+                     "FIX_ROOT": fix_root,
                      "BACKEND": backend}.items():
             conf = conf.replace(f"@{k}@", v)
         self.conf = os.path.join(self.run_dir, "lighttpd.conf")
