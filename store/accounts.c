@@ -605,6 +605,7 @@ enum { U_REQUESTS, U_PROMPT, U_COMPLETION, U_ERRORS, U_LAST_USED, U__MAX };
 int
 counters_parse(const void *p, size_t len, int64_t *f, size_t n)
 {
+	const uint64_t	 LIM = (UINT64_MAX - 9) / 10;	/* no wrap */
 	const char	*s = p, *e = s + len;
 	uint64_t	 u;
 	size_t		 i;
@@ -618,9 +619,14 @@ counters_parse(const void *p, size_t len, int64_t *f, size_t n)
 		s++;
 		if ((neg = s < e && *s == '-'))
 			s++;
+		/* Saturating like strtoll: a record read from disk is input. */
 		for (u = 0; s < e && *s >= '0' && *s <= '9'; s++)
-			u = u * 10 + (uint64_t)(*s - '0');
-		f[i] = neg ? (int64_t)((uint64_t)0 - u) : (int64_t)u;
+			u = u > LIM ? UINT64_MAX : u * 10 + (uint64_t)(*s - '0');
+		if (neg)
+			f[i] = u > (uint64_t)INT64_MAX ? INT64_MIN :
+			    -(int64_t)u;
+		else
+			f[i] = u > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)u;
 	}
 	return 0;
 }
@@ -722,6 +728,17 @@ usage_read(struct store *st, char kind, const char *id, int64_t *f)
 	return rc;
 }
 
+/* a + b, saturating at INT64_MIN/MAX (a record read from disk is input). */
+static int64_t
+sat_add(int64_t a, int64_t b)
+{
+	if (b > 0 && a > INT64_MAX - b)
+		return INT64_MAX;
+	if (b < 0 && a < INT64_MIN - b)
+		return INT64_MIN;
+	return a + b;
+}
+
 /* A usage record plus what one request adds (arg: the struct usage). */
 static int
 usage_fn(int64_t *f, size_t nf, void *arg)
@@ -729,10 +746,10 @@ usage_fn(int64_t *f, size_t nf, void *arg)
 	const struct usage	*u = arg;
 
 	(void)nf;
-	f[U_REQUESTS] += u->requests;
-	f[U_PROMPT] += u->prompt_tokens;
-	f[U_COMPLETION] += u->completion_tokens;
-	f[U_ERRORS] += u->errors;
+	f[U_REQUESTS] = sat_add(f[U_REQUESTS], u->requests);
+	f[U_PROMPT] = sat_add(f[U_PROMPT], u->prompt_tokens);
+	f[U_COMPLETION] = sat_add(f[U_COMPLETION], u->completion_tokens);
+	f[U_ERRORS] = sat_add(f[U_ERRORS], u->errors);
 	if (u->when > 0 && u->requests > 0)
 		f[U_LAST_USED] = u->when;
 	return 0;
@@ -744,7 +761,7 @@ one_more_fn(int64_t *f, size_t nf, void *arg)
 {
 	(void)nf;
 	(void)arg;
-	f[0]++;
+	f[0] = sat_add(f[0], 1);
 	return 0;
 }
 
@@ -854,7 +871,7 @@ store_stats_incr(struct store *st, const char *key, int64_t delta,
 	if (txn_begin_stats(&t, st, false) != 0)
 		return t.ret;
 	counters_get(&t, key, klen, &n, 1);
-	n += delta;
+	n = sat_add(n, delta);
 	counters_put(&t, key, klen, &n, 1);
 	if (out != NULL)
 		*out = n;
