@@ -47,6 +47,16 @@ def test(t):
     t.ok(r.returncode == 2 and "--bogus" in r.stderr,
          "serve --bogus: exit 2 and the error names --bogus", r.stderr)
     t.eq(2, run(["nonsense"], env).returncode, "an unknown command: exit 2")
+    genv = dict(env, QWENRELAY_CONFIG=good)
+    for args, bad in ((["keys", "list", "--jsn"], "--jsn"),
+                      (["keys", "add", "x", "--rpn", "5"], "--rpn"),
+                      (["accounts", "list", "--bogus"], "--bogus"),
+                      (["accounts", "add", "--lable", "x"], "--lable"),
+                      (["accounts", "add", "--provider"], "--provider")):
+        r = run(args, genv)
+        t.ok(r.returncode == 2 and f"argument {bad}" in r.stderr,
+             f"qwenrelay {' '.join(args)}: exit 2, the error names {bad}",
+             r.stderr)
 
 
 main_guard(test)
