@@ -178,8 +178,15 @@ def stream(front, key, mock):
     conn.close()
     mock.call("POST", "/_mock/config", {"stream_chunk_delay_ms": 0,
                                         "stream_words": None})
-    streams = mock.call("GET", "/_mock/streams")[before:]
-    ended = streams[-1]["ended"] if streams else None
+    # The mock notes the end after its last write: under load the client
+    # can see [DONE] first, so wait for the note (a bound, not a timing).
+    end = time.time() + 10
+    while True:
+        streams = mock.call("GET", "/_mock/streams")[before:]
+        ended = streams[-1]["ended"] if streams else None
+        if ended is not None or time.time() > end:
+            break
+        time.sleep(0.1)
     return r.status, first, ended, events
 
 
