@@ -694,8 +694,8 @@ cli_refresh(const struct cfg *cfg, int argc, char **argv)
 		if (p == NULL || !p->oauth || l[i]->state != ACCT_ACTIVE)
 			continue;
 		before = l[i]->expires_at;
-		rc = refresh_ensure(&srv, l[i]->id, all, &access, err,
-		    sizeof(err));
+		rc = refresh_ensure(&srv, l[i]->id, all ? REFRESH_FORCE :
+		    REFRESH_BLOCKING, &access, err, sizeof(err));
 		xfree_secret(access);
 		a = NULL;
 		if (store_account_get(srv.st, l[i]->id, &a) != 0)

@@ -64,8 +64,8 @@ keeper_pass(struct server *srv)
 		    l[i]->state != ACCT_ACTIVE ||
 		    l[i]->expires_at == 0 || l[i]->expires_at - now >= buf)
 			continue;
-		rc = refresh_ensure(srv, l[i]->id, 0, &access, err,
-		    sizeof(err));
+		rc = refresh_ensure(srv, l[i]->id, REFRESH_BLOCKING, &access,
+		    err, sizeof(err));
 		xfree_secret(access);
 		if (rc == 0)
 			done++;

@@ -47,6 +47,7 @@ enum relay_class {
 	RC_AUTH,		/* token rejected: refresh once */
 	RC_FAULT,		/* 5xx: try another account */
 	RC_CLIENT,		/* the request itself is wrong: relay as is */
+	RC_MALFORMED,		/* a 2xx that is not the promised answer (upcheck.c) */
 	/* not answers from the provider, but outcomes of an attempt */
 	RC_TIMEOUT,		/* connect, idle or total timeout */
 	RC_UNREACHABLE,		/* no connection, or an unreadable answer */

@@ -31,6 +31,7 @@
 #include "req.h"
 #include "select.h"
 #include "store.h"
+#include "upcheck.h"
 #include "upstream.h"
 #include "util.h"
 #include "xmalloc.h"
@@ -47,6 +48,8 @@ struct relay {
 	int			 stream;
 	int64_t			 last_write;	/* mono ms of the last byte to the client */
 	int			 data_sent;	/* upstream bytes reached the client */
+	int			 sse_checked;	/* the stream's first bytes were */
+	char			 bad_answer[128]; /* why a 2xx was refused, or "" */
 	char			*ev;		/* SSE event being assembled */
 	size_t			 evlen, evcap;
 	size_t			 linestart;	/* offset of the current line in ev */
@@ -69,20 +72,15 @@ open_sse(struct relay *rl)
 static void
 sse_line(struct relay *rl, const char *p, size_t n)
 {
-	json_object	*o, *u, *v;
+	json_object	*o;
 
 	if (n < 6 || strncmp(p, "data:", 5) != 0 ||
 	    memmem(p, n, "\"usage\"", 7) == NULL)
 		return;
 	char *s = xstrndup(p + 5, n - 5);
 	if ((o = json_tokener_parse(s)) != NULL &&
-	    json_object_object_get_ex(o, "usage", &u) &&
-	    json_object_is_type(u, json_type_object)) {
-		if (json_object_object_get_ex(u, "prompt_tokens", &v))
-			rl->prompt_tokens = json_object_get_int64(v);
-		if (json_object_object_get_ex(u, "completion_tokens", &v))
-			rl->completion_tokens = json_object_get_int64(v);
-	}
+	    upcheck_usage(o, &rl->prompt_tokens, &rl->completion_tokens))
+		log_warn("upstream sent unbelievable usage; counted as 0");
 	json_object_put(o);
 	free(s);
 }
@@ -147,6 +145,12 @@ on_data(void *arg, const char *p, size_t n)
 	const char	*nl, *end = p + n;
 	size_t		 len;
 
+	if (!rl->sse_checked && n > 0) {
+		rl->sse_checked = 1;
+		if (upcheck_sse_start(p, n, rl->bad_answer,
+		    sizeof(rl->bad_answer)) != 0)
+			return -1;	/* nothing sent yet: answer 502 */
+	}
 	while (p < end) {
 		nl = memchr(p, '\n', (size_t)(end - p));
 		if (nl == NULL) {
@@ -345,6 +349,7 @@ usage_from_body(struct relay *rl, const char *body)
 	json_tokener	*tok;
 	json_object	*u, *v;
 	const char	*p, *k = NULL;
+	int		 bad = 0;
 
 	if (body == NULL)
 		return;
@@ -361,9 +366,11 @@ usage_from_body(struct relay *rl, const char *body)
 	if (u == NULL)
 		return;
 	if (json_object_object_get_ex(u, "prompt_tokens", &v))
-		rl->prompt_tokens = json_object_get_int64(v);
+		rl->prompt_tokens = upcheck_tokens(v, &bad);
 	if (json_object_object_get_ex(u, "completion_tokens", &v))
-		rl->completion_tokens = json_object_get_int64(v);
+		rl->completion_tokens = upcheck_tokens(v, &bad);
+	if (bad)
+		log_warn("upstream sent unbelievable usage; counted as 0");
 	json_object_put(u);
 }
 
@@ -388,6 +395,13 @@ park(struct relay *rl, const char *acct, int64_t until, int64_t hits,
 static void
 relay_upstream_error(struct relay *rl, struct attempt *at)
 {
+	/* Only error statuses are relayed as errors (no 1xx/2xx/3xx/6xx+). */
+	if (at->call.status < 400 || at->call.status > 599) {
+		resp_error(rl->r, 502, "upstream_error", "upstream_error",
+		    "The provider answered with status %ld, which is not an "
+		    "answer to this request.", at->call.status);
+		return;
+	}
 	if (rl->r->opened) {
 		resp_error(rl->r, (int)at->call.status, "upstream_error",
 		    "upstream_error", "The provider answered %ld.",
@@ -466,6 +480,20 @@ embeddings_as_base64(struct relay *rl, const char *body)
 	return out;
 }
 
+/*
+ * A 2xx the protocol does not allow (upcheck.c): the reason in
+ * rl->bad_answer, and 1; else 0.  Streams were checked as they started.
+ */
+static int
+answer_malformed(struct relay *rl, const struct attempt *at)
+{
+	if (rl->stream)
+		return rl->bad_answer[0] != '\0';
+	return upcheck_body(rl->kind == RELAY_EMBED ? UPCHECK_EMBED :
+	    UPCHECK_CHAT, at->call.resp, at->call.resp_len, rl->bad_answer,
+	    sizeof(rl->bad_answer)) != 0;
+}
+
 static void
 answer_success(struct relay *rl, struct attempt *at)
 {
@@ -479,15 +507,14 @@ answer_success(struct relay *rl, struct attempt *at)
 		open_sse(rl);
 		return;
 	}
-	usage_from_body(rl, at->call.resp);
 	if (rl->kind == RELAY_EMBED &&
 	    (conv = embeddings_as_base64(rl, at->call.resp)) != NULL) {
 		free(at->call.resp);
 		at->call.resp = conv;
 		at->call.resp_len = strlen(conv);
 	}
-	resp_body(rl->r, (int)at->call.status, at->call.content_type[0] ?
-	    at->call.content_type : NULL, NULL, at->call.resp,
+	resp_body(rl->r, (int)at->call.status,
+	    upcheck_content_type(at->call.content_type), NULL, at->call.resp,
 	    at->call.resp_len, 0);
 }
 
@@ -539,7 +566,7 @@ fail(struct relay *rl, enum relay_fail f, const struct select_result *sr,
     int64_t waited_ms, const char *last_err)
 {
 	struct req	*r = rl->r;
-	char		 when[32], hdr[64];
+	char		 when[32], hdr[64], msg[512];
 	int64_t		 wait;
 	char		*names;
 
@@ -551,6 +578,11 @@ fail(struct relay *rl, enum relay_fail f, const struct select_result *sr,
 		    "(API key).");
 		return;
 	case FAIL_NOT_SERVED:
+		if (select_unusable(sr, rl->model, msg, sizeof(msg))) {
+			resp_error(r, 503, "server_error", "no_usable_account",
+			    "%s", msg);
+			return;
+		}
 		if (rl->kind == RELAY_EMBED) {
 			names = embed_models(r);
 			resp_error(r, 400, "invalid_request_error",
@@ -590,6 +622,12 @@ fail(struct relay *rl, enum relay_fail f, const struct select_result *sr,
 		    "the provider timed out" : "the provider could not be "
 		    "reached", rl->data_sent ? " mid-answer" :
 		    " (after retries)");
+		return;
+	case FAIL_MALFORMED:
+		resp_error(r, 502, "upstream_error", "upstream_malformed",
+		    "The provider answered with %s; nothing was passed on. "
+		    "Retry; if it persists, check the account's provider with "
+		    "'qwenrelay accounts list'.", rl->bad_answer);
 		return;
 	case FAIL_NONE:
 	case FAIL_UNUSABLE:
@@ -722,17 +760,30 @@ relay_request(struct req *r, enum relay_kind kind, const char *model)
 		st.can_refresh = prov->refresh != NULL;
 
 		if (token == NULL && (rc = refresh_ensure(r->srv, a->id,
-		    refreshed, &token, err, sizeof(err))) != 0) {
+		    refreshed ? REFRESH_FORCE : 0, &token, err,
+		    sizeof(err))) != 0) {
 			log_warn("account %s: %s", a->id, err);
 			last_err = "an account's token could not be refreshed";
 			st.cls = RC_NO_TOKEN;
 		} else {
+			rl.sse_checked = 0;
+			rl.bad_answer[0] = '\0';
 			attempt_run(&rl, a, prov, token, &at);
 			st.cls = at.res == UP_OK ? prov->classify(at.call.status,
 			    at.call.resp) : transport_class(at.res);
+			/* A 2xx that is not the promised answer. */
+			if ((at.res == UP_ABORTED && rl.bad_answer[0] != '\0') ||
+			    (st.cls == RC_OK && answer_malformed(&rl, &at))) {
+				st.cls = RC_MALFORMED;
+				log_warn("account %s: upstream answered %ld with "
+				    "%s", a->id, at.call.status, rl.bad_answer);
+			}
+			/* Usage before count(), which records it. */
+			if (st.cls == RC_OK && !rl.stream)
+				usage_from_body(&rl, at.call.resp);
 			if (at.res == UP_OK)
-				st.retry_after_ms = upstream_retry_after_ms(
-				    &at.call, now_ms());
+				st.retry_after_ms = upcheck_retry_after(
+				    upstream_retry_after_ms(&at.call, now_ms()));
 			else if (at.res != UP_ABORTED)
 				log_warn("account %s: upstream %s: %s", a->id,
 				    at.res == UP_TIMEOUT ? "timeout" : "error",

@@ -70,7 +70,8 @@ enum relay_fail {
 	FAIL_LIMITED,		/* 429 with Retry-After: all parked */
 	FAIL_UNUSABLE,		/* 503 no_usable_account */
 	FAIL_TIMEOUT,		/* 504 upstream_timeout */
-	FAIL_UNREACHABLE	/* 502 upstream_unreachable */
+	FAIL_UNREACHABLE,	/* 502 upstream_unreachable */
+	FAIL_MALFORMED		/* 502 upstream_malformed */
 };
 
 struct relay_step {
@@ -89,6 +90,9 @@ struct relay_step {
  * "Accounts, rotation, refresh").  Pure: reads only its arguments.
  *   RC_OK                      deliver
  *   RC_CLIENT                  relay the provider's error
+ *   RC_MALFORMED               fail 502 upstream_malformed (nothing of it
+ *                              was passed on; a broken provider is not
+ *                              retried into another answer)
  *   RC_GONE                    stop
  *   RC_TIMEOUT, RC_UNREACHABLE next account; fail 504/502 once bytes went
  *                              out or faults > upstream_retries

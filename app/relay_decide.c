@@ -100,6 +100,8 @@ relay_decide(const struct cfg *c, const struct relay_state *s)
 		return act(ACT_DELIVER);
 	case RC_CLIENT:
 		return act(ACT_RELAY_ERROR);
+	case RC_MALFORMED:
+		return fail(FAIL_MALFORMED);
 	case RC_GONE:
 		return act(ACT_STOP);
 	case RC_TIMEOUT:
@@ -154,6 +156,7 @@ relay_class_name(enum relay_class c)
 		[RC_AUTH] = "auth",
 		[RC_FAULT] = "upstream",
 		[RC_CLIENT] = "client",
+		[RC_MALFORMED] = "malformed",
 		[RC_TIMEOUT] = "timeout",
 		[RC_UNREACHABLE] = "upstream",
 		[RC_GONE] = "client_gone",

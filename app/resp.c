@@ -104,7 +104,8 @@ resp_open(struct req *r, int status, const char *ctype, const char *extra)
 int
 resp_write(struct req *r, const void *p, size_t n)
 {
-	if (sink_write(r, p, n) != 0)
+	/* HEAD: the GET's headers (Content-Length included), no body. */
+	if (r->method != M_HEAD && sink_write(r, p, n) != 0)
 		return -1;
 	r->sent += n;
 	return 0;

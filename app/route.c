@@ -482,9 +482,12 @@ dispatch(struct req *r)
 		if (!route_match(routes[i].pattern, r->path, param,
 		    sizeof(param)))
 			continue;
-		allowed |= routes[i].methods;
+		/* HEAD is GET without the body (resp.c drops it). */
+		allowed |= routes[i].methods | ((routes[i].methods & M_GET) ?
+		    M_HEAD : 0);
 		r->err_shape = routes[i].err_shape;
-		if ((routes[i].methods & r->method) && rt == NULL) {
+		if ((routes[i].methods & (r->method == M_HEAD ?
+		    M_GET | M_HEAD : r->method)) && rt == NULL) {
 			rt = &routes[i];
 			r->route = (int)i;
 			memcpy(r->param, param, sizeof(param));

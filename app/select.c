@@ -108,8 +108,15 @@ select_pick(const struct select_in *in, struct select_out *out)
 	cand = xcalloc(in->n + 1, sizeof(*cand));
 	for (i = 0; i < in->n; i++) {
 		a = in->accts[i];
-		if (a->state != ACCT_ACTIVE || !account_serves(a, in->model))
+		if (!account_serves(a, in->model))
 			continue;
+		if (a->state != ACCT_ACTIVE) {
+			if (a->state == ACCT_DISABLED)
+				out->disabled++;
+			else
+				out->needs_login++;
+			continue;
+		}
 		out->serving++;
 		if ((until = marked_until(in->marks, in->nmarks, a->id,
 		    in->model, in->now)) != 0) {
@@ -228,6 +235,8 @@ select_account(struct server *srv, const char *model, char (*skip)[24],
 	r->limited = out.limited;
 	r->skipped = out.skipped;
 	r->earliest_reset = out.earliest_reset;
+	r->needs_login = out.needs_login;
+	r->disabled = out.disabled;
 	if (rc == 0) {
 		r->acct = all[out.pick];
 		r->prov = provider_find(r->acct->provider);
@@ -256,4 +265,27 @@ select_account(struct server *srv, const char *model, char (*skip)[24],
 		free(all);
 	}
 	return rc;
+}
+
+int
+select_unusable(const struct select_result *r, const char *model, char *buf,
+    size_t len)
+{
+	if (r->serving > 0 || r->needs_login + r->disabled == 0)
+		return 0;
+	snprintf(buf, len, "Model '%.100s' is served by %zu account%s, but "
+	    "none is usable now:%s%s%s%s%s. 'qwenrelay accounts list' shows "
+	    "each account's status and reason.", model,
+	    r->needs_login + r->disabled,
+	    r->needs_login + r->disabled == 1 ? "" : "s",
+	    r->needs_login > 0 ? " " : "",
+	    r->needs_login == 0 ? "" : r->needs_login == 1 ?
+	    "1 needs a new login (run 'qwenrelay accounts login')" :
+	    "some need a new login (run 'qwenrelay accounts login')",
+	    r->needs_login > 0 && r->disabled > 0 ? ";" : "",
+	    r->disabled > 0 ? " " : "",
+	    r->disabled == 0 ? "" : r->disabled == 1 ?
+	    "1 is disabled (enable it: 'qwenrelay accounts enable ID')" :
+	    "some are disabled (enable them: 'qwenrelay accounts enable ID')");
+	return 1;
 }

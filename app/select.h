@@ -33,6 +33,8 @@ struct select_result {
 	int64_t		 earliest_reset;/* ms, when limited > 0 */
 	size_t		 total;		/* accounts in the pool */
 	int64_t		 hits;		/* the chosen one's (expired) mark hits */
+	size_t		 needs_login;	/* serve the model, need a new login */
+	size_t		 disabled;	/* serve the model, disabled */
 };
 
 /*
@@ -67,6 +69,7 @@ struct select_in {
 struct select_out {
 	long		 pick;		/* index into accts, or -1 */
 	size_t		 serving, limited, skipped, total;
+	size_t		 needs_login, disabled;	/* would serve, not active */
 	int64_t		 earliest_reset;
 	int64_t		 hits;		/* the pick's mark hits (expired mark) */
 	int		 sticky_moved;	/* sticky: meta "sticky" = accts[pick] */
@@ -81,5 +84,15 @@ struct select_out {
  * and the counts saying why.
  */
 int	select_pick(const struct select_in *in, struct select_out *out);
+
+/*
+ * Why no active account serves the model although some would: a sentence
+ * for the client naming the cause and the fix (needs_login: 'qwenrelay
+ * accounts login'; disabled: 'qwenrelay accounts enable ID') in buf.
+ * Returns 1 when that is the case (answer 503), 0 when no account at all
+ * serves the model (404).
+ */
+int	select_unusable(const struct select_result *, const char *model,
+	    char *buf, size_t len);
 
 #endif

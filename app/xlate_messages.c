@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "upcheck.h"
 #include "xlate.h"
 #include "xmalloc.h"
 
@@ -563,12 +564,12 @@ usage_of(json_object *u, int64_t *in_out, int64_t *out_out)
 	int64_t		 in = 0, outk = 0, cached = 0;
 
 	if ((v = xl_get(u, "prompt_tokens", json_type_int)) != NULL)
-		in = json_object_get_int64(v);
+		in = upcheck_tokens(v, NULL);
 	if ((v = xl_get(u, "completion_tokens", json_type_int)) != NULL)
-		outk = json_object_get_int64(v);
+		outk = upcheck_tokens(v, NULL);
 	if ((d = xl_get(u, "prompt_tokens_details", json_type_object)) != NULL &&
 	    (v = xl_get(d, "cached_tokens", json_type_int)) != NULL)
-		cached = json_object_get_int64(v);
+		cached = upcheck_tokens(v, NULL);
 	if (cached > in)
 		cached = in;
 	/* Anthropic counts cache reads apart from input_tokens. */
@@ -852,13 +853,13 @@ msg_stream_chunk(void *p, json_object *chunk, struct xbuf *out)
 	msg_stream_open(s, out);
 	if ((u = xl_get(chunk, "usage", json_type_object)) != NULL) {
 		if ((v = xl_get(u, "prompt_tokens", json_type_int)) != NULL)
-			s->in_tok = json_object_get_int64(v);
+			s->in_tok = upcheck_tokens(v, NULL);
 		if ((v = xl_get(u, "completion_tokens", json_type_int)) != NULL)
-			s->out_tok = json_object_get_int64(v);
+			s->out_tok = upcheck_tokens(v, NULL);
 		if ((d = xl_get(u, "prompt_tokens_details", json_type_object))
 		    != NULL && (v = xl_get(d, "cached_tokens", json_type_int))
 		    != NULL)
-			s->cached = json_object_get_int64(v);
+			s->cached = upcheck_tokens(v, NULL);
 	}
 	choices = xl_get(chunk, "choices", json_type_array);
 	if (choices == NULL || json_object_array_length(choices) == 0)

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "upcheck.h"
 #include "xlate.h"
 #include "xmalloc.h"
 
@@ -423,15 +424,15 @@ usage_read(struct usage *u, json_object *o)
 		return;
 	u->seen = 1;
 	if ((v = xl_get(o, "prompt_tokens", json_type_int)) != NULL)
-		u->in = json_object_get_int64(v);
+		u->in = upcheck_tokens(v, NULL);
 	if ((v = xl_get(o, "completion_tokens", json_type_int)) != NULL)
-		u->out = json_object_get_int64(v);
+		u->out = upcheck_tokens(v, NULL);
 	if ((d = xl_get(o, "prompt_tokens_details", json_type_object)) != NULL &&
 	    (v = xl_get(d, "cached_tokens", json_type_int)) != NULL)
-		u->cached = json_object_get_int64(v);
+		u->cached = upcheck_tokens(v, NULL);
 	if ((d = xl_get(o, "completion_tokens_details", json_type_object))
 	    != NULL && (v = xl_get(d, "reasoning_tokens", json_type_int)) != NULL)
-		u->reasoning = json_object_get_int64(v);
+		u->reasoning = upcheck_tokens(v, NULL);
 }
 
 static json_object *

@@ -56,6 +56,9 @@ qr_build() {
 		echo "==> configure $*"
 		# shellcheck disable=SC2068
 		./configure -q $@ || exit 1
+		# Other flags (--enable-sanitizers, say) need every object
+		# rebuilt: make alone only looks at the sources' times.
+		[ -f .qr-configured ] && make clean >/dev/null 2>&1
 		echo "$*" > .qr-configured
 	fi
 	echo "==> make"

@@ -717,6 +717,17 @@ usage_read(struct store *st, char kind, const char *id, int64_t *f)
 	return rc;
 }
 
+/* a + b, saturating at INT64_MIN/MAX (a record read from disk is input). */
+static int64_t
+sat_add(int64_t a, int64_t b)
+{
+	if (b > 0 && a > INT64_MAX - b)
+		return INT64_MAX;
+	if (b < 0 && a < INT64_MIN - b)
+		return INT64_MIN;
+	return a + b;
+}
+
 int
 store_usage_add(struct store *st, char kind, const char *id,
     const struct usage *u)
@@ -731,10 +742,10 @@ store_usage_add(struct store *st, char kind, const char *id,
 	if (txn_begin_stats(&t, st, false) != 0)
 		return t.ret;
 	counters_get(&t, key, klen, f, U__MAX);
-	f[U_REQUESTS] += u->requests;
-	f[U_PROMPT] += u->prompt_tokens;
-	f[U_COMPLETION] += u->completion_tokens;
-	f[U_ERRORS] += u->errors;
+	f[U_REQUESTS] = sat_add(f[U_REQUESTS], u->requests);
+	f[U_PROMPT] = sat_add(f[U_PROMPT], u->prompt_tokens);
+	f[U_COMPLETION] = sat_add(f[U_COMPLETION], u->completion_tokens);
+	f[U_ERRORS] = sat_add(f[U_ERRORS], u->errors);
 	if (u->when > 0 && u->requests > 0)
 		f[U_LAST_USED] = u->when;
 	counters_put(&t, key, klen, f, U__MAX);
@@ -745,7 +756,7 @@ store_usage_add(struct store *st, char kind, const char *id,
 		memcpy(ek + eklen, u->error_class, cl);
 		eklen += cl;
 		counters_get(&t, ek, eklen, &c, 1);
-		c++;
+		c = sat_add(c, 1);
 		counters_put(&t, ek, eklen, &c, 1);
 	}
 	return txn_commit(&t);
@@ -816,7 +827,7 @@ store_stats_incr(struct store *st, const char *key, int64_t delta,
 	if (txn_begin_stats(&t, st, false) != 0)
 		return t.ret;
 	counters_get(&t, key, klen, &n, 1);
-	n += delta;
+	n = sat_add(n, delta);
 	counters_put(&t, key, klen, &n, 1);
 	if (out != NULL)
 		*out = n;

@@ -316,7 +316,8 @@ store_key_touch(struct store *st, const unsigned char hash[STORE_HASH_LEN],
 	if (txn_begin_stats(&t, st, false) != 0)
 		return t.ret;
 	counters_get(&t, sk, sizeof(sk), f, 2);
-	f[0]++;
+	if (f[0] < INT64_MAX)	/* the record is read from disk: input */
+		f[0]++;
 	f[1] = now;
 	counters_put(&t, sk, sizeof(sk), f, 2);
 	return txn_commit(&t);

@@ -54,6 +54,8 @@ decide_table(void)
 		{ S(.cls = RC_CLIENT), 1, ACT_RELAY_ERROR, 0, NULL, 0,
 		    "a bad request is relayed as is" },
 		{ S(.cls = RC_GONE), 1, ACT_STOP, 0, NULL, 0, "client gone" },
+		{ S(.cls = RC_MALFORMED), 1, ACT_FAIL, 0, NULL, FAIL_MALFORMED,
+		    "a malformed 2xx: 502, no other account tried" },
 		{ S(.cls = RC_RATE, .retry_after_ms = 2000), 1, ACT_WAIT_RETRY,
 		    2000, NULL, 0, "429 Retry-After 2 s: wait on the same" },
 		{ S(.cls = RC_RATE, .retry_after_ms = 2000, .same_retries = 1), 1,

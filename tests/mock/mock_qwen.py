@@ -62,13 +62,18 @@ POST /_mock/fail         {"path": "/v1/chat/completions" (default: any /v1 path)
         exceeded.", 401 invalid_api_key, 402 OpenRouter's {"error":{"code":402,"message":
         "Insufficient credits. ..."}}, 500 internal_error.
 POST /_mock/fail/clear   remove all fail rules      (GET /_mock/fail lists them)
-GET  /_mock/streams      -> [{"id","token_tail","started","ended"|null,"aborted","chunks_sent"}]
+GET  /_mock/streams      -> [{"id","token_tail","started","ended"|null,"aborted","chunks_sent",
+                             "peer_port"}]
         aborted = a write to the client socket failed (client went away mid-stream).
 GET  /_mock/requests[?path=/v1/chat/completions]   last 1000 requests to /v1/* and /api/*:
         [{"method","path","query","headers":{lowercased: value},"body": JSON | form dict |
-          raw string | null,"token": bearer or null,"time": epoch seconds}]
+          raw string | null,"token": bearer or null,"time": epoch seconds,
+          "peer_port": the client's TCP port (which process sent it)}]
 GET  /_mock/calls        -> {"device_code","token_device","token_refresh","chat",
                              "embeddings","models"} (every call counts, failed ones too)
+GET  /_mock/refresh_log  -> [{"started","time","status","account","sent","issued"}] one per
+        refresh grant answered (started: received, time: answered); sent/issued are the last 8 characters of the refresh token sent
+        and of the one issued (null unless 200); account is null for an unknown token.
 GET  /_mock/config       -> current config
 POST /_mock/config       merge keys (unknown keys -> 400):
         device_expires_in 600     device_interval null (omitted from device/code reply)
@@ -83,6 +88,8 @@ POST /_mock/config       merge keys (unknown keys -> 400):
         tool_args null | {"ToolName": {arguments object}, ...}: a "call tool" request calls the
                   first tool of the request whose name is a key here, with those arguments
         tool_args_chunk null | N  stream tool arguments N characters per chunk
+        usage_override null | any JSON: sent as "usage" in chat answers and the usage
+                  chunk instead of the real counts (a hostile upstream's numbers)
 POST /_mock/reset        clear all state; config back to defaults (port kept)
 
 Tokens: access tokens start with "mqa_", refresh tokens with "mqr_". Unknown paths answer
@@ -113,7 +120,7 @@ MODELS_CREATED = 1735689600
 CONFIG_KEYS = ("device_expires_in", "device_interval", "token_lifetime", "resource_url",
                "rotate_refresh", "revoke_old_access", "slow_down", "refresh_fail",
                "refresh_delay_ms", "stream_chunk_delay_ms", "stream_words", "models",
-               "tool_args", "tool_args_chunk")
+               "tool_args", "tool_args_chunk", "usage_override")
 
 
 def default_config(host, port):
@@ -132,6 +139,7 @@ def default_config(host, port):
         "models": ["coder-model", "qwen3-coder-plus", "qwen3-coder-flash"],
         "tool_args": None,
         "tool_args_chunk": None,
+        "usage_override": None,
     }
 
 
@@ -225,6 +233,7 @@ class MockState:
         self.accounts = {}         # account id -> {"label", "refresh_token", "access": [..]}
         self.access = {}           # access token -> {"account", "expires_at"}
         self.refresh = {}          # current refresh token -> account id
+        self.refresh_account = {}  # every refresh token issued -> account id
         self.apikeys = set()
         self.fail_rules = []
         self.streams = []
@@ -233,6 +242,7 @@ class MockState:
                                      "chat", "embeddings", "models")}
         self.next_account = 1
         self.next_call = 1
+        self.refresh_log = []      # one entry per refresh grant answered
 
     # Caller holds the lock for everything below.
     def new_account(self, lifetime, label=None):
@@ -257,6 +267,7 @@ class MockState:
         token = "mqr_" + secrets.token_urlsafe(32)
         acct["refresh_token"] = token
         self.refresh[token] = aid
+        self.refresh_account[token] = aid
         return token
 
     def token_valid(self, token):
@@ -385,7 +396,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             headers[key] = headers[key] + ", " + value if key in headers else value
         entry = {"method": self.command, "path": self.path_only, "query": self.query,
                  "headers": headers, "body": body, "token": self.bearer(),
-                 "time": time.time()}
+                 "time": time.time(), "peer_port": self.client_address[1]}
         with self.state.lock:
             self.state.requests.append(entry)
 
@@ -412,6 +423,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             ("GET", "/_mock/streams"): self.mock_streams,
             ("GET", "/_mock/requests"): self.mock_requests,
             ("GET", "/_mock/calls"): self.mock_calls,
+            ("GET", "/_mock/refresh_log"): self.mock_refresh_log,
             ("GET", "/_mock/config"): self.mock_config_get,
             ("POST", "/_mock/config"): self.mock_config_set,
             ("POST", "/_mock/reset"): self.mock_reset,
@@ -527,12 +539,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def token_refresh(self, form):
         st = self.state
+        started = time.time()
         with st.lock:
             st.calls["token_refresh"] += 1
             delay = st.config["refresh_delay_ms"] or 0
         if delay > 0:
             time.sleep(delay / 1000.0)  # outside the lock, so concurrent refreshes can race
         status, body = self.refresh_grant(form)
+        with st.lock:
+            st.refresh_log.append({
+                "started": started, "time": time.time(), "status": status,
+                "account": st.refresh_account.get(form.get("refresh_token", "")),
+                "sent": form.get("refresh_token", "")[-8:],
+                "issued": (body.get("refresh_token") or "")[-8:] if status == 200 else None})
         self.send_json(status, body)
 
     def refresh_grant(self, form):
@@ -662,6 +681,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         usage = {"prompt_tokens": prompt, "completion_tokens": completion,
                  "total_tokens": prompt + completion,
                  "prompt_tokens_details": {"cached_tokens": 0}}
+        with self.state.lock:
+            hostile = self.state.config.get("usage_override")
+        if hostile is not None:
+            usage = hostile     # a hostile upstream's numbers, as given
         return text, tool_call, usage
 
     def api_chat(self, token):
@@ -736,7 +759,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         with self.state.lock:
             rec = {"id": len(self.state.streams) + 1,
                    "token_tail": (token or "")[-6:], "started": time.time(),
-                   "ended": None, "aborted": False, "chunks_sent": 0}
+                   "ended": None, "aborted": False, "chunks_sent": 0,
+                   "peer_port": self.client_address[1]}
             self.state.streams.append(rec)
             delay = (self.state.config["stream_chunk_delay_ms"] or 0) / 1000.0
         try:
@@ -858,6 +882,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def mock_calls(self):
         with self.state.lock:
             out = dict(self.state.calls)
+        self.send_json(200, out)
+
+    def mock_refresh_log(self):
+        with self.state.lock:
+            out = list(self.state.refresh_log)
         self.send_json(200, out)
 
     def mock_config_get(self):
