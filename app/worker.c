@@ -180,6 +180,7 @@ serve_one(struct server *srv, FCGX_Request *fr, int over)
 	renv.document_uri = FCGX_GetParam("DOCUMENT_URI", fr->envp);
 	r.path = route_path(&renv, pathbuf, sizeof(pathbuf));
 	r.raw_path = r.path;
+	r.request_uri = renv.request_uri;
 	r.query = FCGX_GetParam("QUERY_STRING", fr->envp);
 	r.origin = FCGX_GetParam("HTTP_ORIGIN", fr->envp);
 	r.content_type = FCGX_GetParam("CONTENT_TYPE", fr->envp);
