@@ -631,8 +631,11 @@ cli_accounts(const struct cfg *cfg, int argc, char **argv)
 			json = 1;
 		else if (strcmp(argv[i], "--label") == 0 && i + 1 < argc)
 			label = argv[++i];
-		else if (argv[i][0] == '-' || arg != NULL)
+		else if (argv[i][0] == '-' || arg != NULL) {
+			fprintf(stderr, "qwenrelay: accounts %s: unknown or "
+			    "incomplete argument %s\n", argv[0], argv[i]);
 			return accounts_usage();
+		}
 		else
 			arg = argv[i];
 	}

@@ -161,8 +161,11 @@ cli_accounts_add(const struct cfg *cfg, int argc, char **argv)
 		    strcmp(argv[i], "--base-url") == 0 ? &base :
 		    strcmp(argv[i], "--models") == 0 ? &models :
 		    strcmp(argv[i], "--api-key-env") == 0 ? &env : NULL;
-		if (dst == NULL || i + 1 >= (size_t)argc)
+		if (dst == NULL || i + 1 >= (size_t)argc) {
+			fprintf(stderr, "qwenrelay: accounts add: unknown or "
+			    "incomplete argument %s\n", argv[i]);
 			return add_usage();
+		}
 		*dst = argv[++i];
 	}
 	if (prov == NULL)

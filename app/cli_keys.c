@@ -185,8 +185,11 @@ cli_keys(const struct cfg *cfg, int argc, char **argv)
 		}
 		else if (strcmp(argv[i], "--json") == 0)
 			json = 1;
-		else if (argv[i][0] == '-' || name != NULL)
+		else if (argv[i][0] == '-' || name != NULL) {
+			fprintf(stderr, "qwenrelay: keys %s: unknown or "
+			    "incomplete argument %s\n", argv[0], argv[i]);
 			goto usage;
+		}
 		else
 			name = argv[i];
 	}

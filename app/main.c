@@ -23,27 +23,59 @@
 #include "cli.h"
 #include "log.h"
 #include "pool.h"
+#include "provider.h"
 #include "util.h"
 #include "worker.h"
 
-static int
-usage(void)
+static void
+usage_to(FILE *f)
 {
-	fprintf(stderr,
+	fprintf(f,
 	    "usage: qwenrelay                      (FastCGI worker; socket on fd 0)\n"
 	    "       qwenrelay serve [--listen HOST:PORT|/path.sock] [--workers N]\n"
 	    "       qwenrelay accounts login [--label NAME] | list [--json] | show ID\n"
 	    "                | remove ID | enable ID | disable ID | import [FILE]\n"
-	    "       qwenrelay refresh [--all]\n"
-	    "       qwenrelay keys add NAME [--admin] | list [--json] | revoke NAME\n"
+	    "                | refresh-models ID\n"
 	    "       qwenrelay accounts add --provider P [--label L] [--base-url URL]\n"
 	    "                [--models a,b] [--api-key-env VAR]   (key on stdin)\n"
+	    "                providers: %s\n"
+	    "       qwenrelay refresh [--all]\n"
+	    "       qwenrelay keys add NAME [--admin] [--rpm N] [--tpm N] [--models a,b]\n"
+	    "                | list [--json] | revoke NAME\n"
 	    "       qwenrelay config check\n"
 	    "       qwenrelay version\n"
 	    "config: $QWENRELAY_CONFIG, else %s beside this binary, else %s;\n"
-	    "        QWENRELAY_<KEY> overrides\n", CFG_BESIDE_NAME,
-	    CFG_DEFAULT_PATH);
+	    "        QWENRELAY_<KEY> overrides.  Every command and key: man 8 qwenrelay\n",
+	    provider_names(), CFG_BESIDE_NAME, CFG_DEFAULT_PATH);
+}
+
+static int
+usage(void)
+{
+	usage_to(stderr);
 	return 2;
+}
+
+/*
+ * Was help asked for: "help", "--help" or "-h" as any argument before a
+ * "--"?  (Checked before the config is read, so help works with a broken
+ * or unreadable config.)  Not for "keys add -h": key and account names
+ * never start with '-'.
+ */
+static int
+wants_help(int argc, char **argv)
+{
+	int	i;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			return 0;
+		if (strcmp(argv[i], "--help") == 0 ||
+		    strcmp(argv[i], "-h") == 0 ||
+		    (i == 1 && strcmp(argv[i], "help") == 0))
+			return 1;
+	}
+	return 0;
 }
 
 /* Is fd 0 a listening socket, as web servers hand FastCGI apps? */
@@ -79,8 +111,11 @@ serve(struct cfg *cfg, int argc, char **argv)
 				    "(1 to 256)\n", es);
 				return 2;
 			}
-		} else
+		} else {
+			fprintf(stderr, "qwenrelay: serve: unknown or incomplete "
+			    "argument %s\n", argv[i]);
 			return usage();
+		}
 	}
 	return pool_run(cfg, listen, (int)workers);
 }
@@ -110,9 +145,9 @@ main(int argc, char **argv)
 		printf("qwenrelay %s\n", PACKAGE_VERSION);
 		return 0;
 	}
-	if (argc == 2 && (strcmp(argv[1], "help") == 0 ||
-	    strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-		usage();
+	/* Help asked for goes to stdout and succeeds: qwenrelay X --help | less */
+	if (wants_help(argc, argv)) {
+		usage_to(stdout);
 		return 0;
 	}
 	if (argc >= 2 && strcmp(argv[1], "serve") != 0 &&

@@ -82,7 +82,8 @@ add_fn(int64_t *f, size_t nf, void *arg)
 	return 0;
 }
 
-#define BATCH_MAX	8
+/* The metrics' own records (7) and the relay's usage (2 per entry). */
+#define BATCH_MAX	(8 + 2 * OUTCOME_USAGE_MAX)
 
 struct batch {
 	struct stats_op	ops[BATCH_MAX];
@@ -110,6 +111,8 @@ metrics_request_done(const struct req *r)
 	char		 code[8];
 	int64_t		 one = 1, one_k = 1, tok[2], up[UP_FIELDS], rot[ROT__MAX];
 	int64_t		 targ[2], touch;
+	struct usage	 u[OUTCOME_USAGE_MAX];
+	const struct outcome_usage *q;
 	size_t		 i;
 	int		 any, rc;
 
@@ -150,6 +153,19 @@ metrics_request_done(const struct req *r)
 		store_key_touch_op(r->client->hash, now_ms(), &b.ops[b.n],
 		    (unsigned char *)b.keys[b.n], &touch);
 		b.n++;
+	}
+	/* The relay's usage counters (outcome_usage): same transaction. */
+	for (i = 0; i < r->out.nusage && b.n + 2 <= BATCH_MAX; i++) {
+		q = &r->out.usage[i];
+		memset(&u[i], 0, sizeof(u[i]));
+		u[i].requests = q->requests;
+		u[i].prompt_tokens = q->prompt_tokens;
+		u[i].completion_tokens = q->completion_tokens;
+		u[i].errors = q->errors;
+		u[i].error_class = q->error_class[0] ? q->error_class : NULL;
+		u[i].when = q->when;
+		b.n += store_usage_ops(q->kind, q->id, &u[i], &b.ops[b.n],
+		    b.keys[b.n], b.keys[b.n + 1]);
 	}
 	if ((rc = store_stats_apply(r->srv->st, b.ops, b.n)) != 0)
 		log_debug("metrics not recorded: %s", store_strerror(rc));

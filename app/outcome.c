@@ -85,3 +85,26 @@ outcome_tokens(struct req *r, int64_t in, int64_t out)
 	r->out.tokens_in = in;
 	r->out.tokens_out = out;
 }
+
+int
+outcome_usage(struct req *r, char kind, const char *id,
+    const struct usage *u)
+{
+	struct outcome_usage	*q;
+
+	if (r->out.nusage >= OUTCOME_USAGE_MAX ||
+	    strlen(id) >= sizeof(q->id) || (u->error_class != NULL &&
+	    strlen(u->error_class) >= sizeof(q->error_class)))
+		return store_usage_add(r->srv->st, kind, id, u);
+	q = &r->out.usage[r->out.nusage++];
+	q->kind = kind;
+	snprintf(q->id, sizeof(q->id), "%s", id);
+	snprintf(q->error_class, sizeof(q->error_class), "%s",
+	    u->error_class != NULL ? u->error_class : "");
+	q->requests = u->requests;
+	q->errors = u->errors;
+	q->prompt_tokens = u->prompt_tokens;
+	q->completion_tokens = u->completion_tokens;
+	q->when = u->when;
+	return 0;
+}

@@ -25,6 +25,23 @@ enum rotation_reason {
 	ROT__MAX
 };
 
+/*
+ * Usage counters the relay recorded for this request (per account tried,
+ * per client key), written with the request's other counters in one stats
+ * write transaction after the handler returns (metrics_request_done).
+ */
+#define OUTCOME_USAGE_MAX	4
+struct outcome_usage {
+	char		kind;		/* 'a' account, 'c' client key */
+	char		id[80];		/* account id or key name */
+	char		error_class[24];/* "" = no error */
+	int64_t		requests;
+	int64_t		errors;
+	int64_t		prompt_tokens;
+	int64_t		completion_tokens;
+	int64_t		when;		/* ms */
+};
+
 struct req_outcome {
 	char		model[128];	/* the model served (after aliases) */
 	char		account[24];	/* the last account tried, or "" */
@@ -37,6 +54,8 @@ struct req_outcome {
 	int64_t		upstream_last_ms;/* the last call's duration */
 	int		last_reason;	/* -1 or enum rotation_reason of the last failed attempt */
 	unsigned int	rotations[ROT__MAX];
+	struct outcome_usage usage[OUTCOME_USAGE_MAX];
+	size_t		nusage;
 };
 
 /* The model the request asked for, after aliases (truncated to fit). */
@@ -54,6 +73,17 @@ void	outcome_class(struct req *, const char *error_class);
 void	outcome_rotated(struct req *);
 /* The tokens the provider reported for the answer. */
 void	outcome_tokens(struct req *, int64_t in, int64_t out);
+
+/*
+ * One request's usage for (kind, id) ('a' account, 'c' client key):
+ * queued in r->out for the request's one stats write; when the queue is
+ * full (more than OUTCOME_USAGE_MAX attempts) written at once, so nothing
+ * is lost.  u->error_class is copied.  Returns 0, or the store's -errno of
+ * a direct write.
+ */
+struct usage;
+int	outcome_usage(struct req *, char kind, const char *id,
+	    const struct usage *u);
 
 /* The label of a rotation reason ("rate_limit", ...). */
 const char *outcome_reason_name(enum rotation_reason);

@@ -215,10 +215,26 @@ struct attempt {
 static char *
 build_body(struct relay *rl, const struct provider *p)
 {
-	json_object	*b = NULL;
+	json_object	*b = NULL, *m = NULL;
 	const char	*s;
 	char		*out;
 
+	if (p->adjust_body == NULL) {
+		/* Only "model" differs: swap it in, serialise, put it back
+		   (no deep copy of the request: half of building a body). */
+		b = rl->r->json;
+		if (json_object_object_get_ex(b, "model", &m))
+			json_object_get(m);
+		json_object_object_add(b, "model",
+		    json_object_new_string(rl->model));
+		out = xstrdup(json_object_to_json_string_ext(b,
+		    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+		if (m != NULL)
+			json_object_object_add(b, "model", m);
+		else
+			json_object_object_del(b, "model");
+		return out;
+	}
 	if (json_object_deep_copy(rl->r->json, &b, NULL) != 0)
 		return NULL;
 	json_object_object_add(b, "model", json_object_new_string(rl->model));
@@ -308,7 +324,7 @@ count(struct relay *rl, const char *acct, const char *error_class)
 		u.errors = 1;
 		u.error_class = error_class;
 	}
-	store_usage_add(rl->r->srv->st, 'a', acct, &u);
+	outcome_usage(rl->r, 'a', acct, &u);
 }
 
 /* The client key's view: one request, whatever the rotation behind it. */
@@ -333,7 +349,7 @@ count_client(struct relay *rl)
 		u.errors = 1;
 		u.error_class = cls;
 	}
-	store_usage_add(rl->r->srv->st, 'c', rl->r->client->name, &u);
+	outcome_usage(rl->r, 'c', rl->r->client->name, &u);
 }
 
 /*

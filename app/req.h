@@ -115,6 +115,7 @@ struct req {
 	const char		*method_name;
 	const char		*path;		/* routed path, e.g. /v1/models */
 	const char		*raw_path;	/* what the client asked for */
+	const char		*request_uri;	/* REQUEST_URI as sent, or NULL */
 	const char		*query;
 	const char		*origin;	/* Origin header, or NULL */
 	const char		*content_type;

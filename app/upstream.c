@@ -30,6 +30,11 @@ struct upstream {
 	const struct conn_watch	*watch;	/* the client's connection, or NULL */
 };
 
+static size_t	on_write(char *, size_t, size_t, void *);
+static size_t	on_header(char *, size_t, size_t, void *);
+static int	on_progress(void *, curl_off_t, curl_off_t, curl_off_t,
+		    curl_off_t);
+
 struct upstream *
 upstream_new(void)
 {
@@ -39,6 +44,20 @@ upstream_new(void)
 		free(u);
 		return NULL;
 	}
+	/*
+	 * What every call sets alike, once per handle: upstream_perform sets
+	 * only what differs between calls (a reset and ~20 options per call
+	 * were a tenth of curl's cost for a short chat).
+	 */
+	curl_easy_setopt(u->h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(u->h, CURLOPT_WRITEFUNCTION, on_write);
+	curl_easy_setopt(u->h, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(u->h, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(u->h, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(u->h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(u->h, CURLOPT_TCP_KEEPALIVE, 1L);
+	/* Whatever encoding the upstream offers, we hand on plain bytes. */
+	curl_easy_setopt(u->h, CURLOPT_ACCEPT_ENCODING, "");
 	return u;
 }
 
@@ -201,41 +220,41 @@ upstream_perform(struct upstream *u, struct upstream_call *c)
 	c->errbuf[0] = c->retry_after[0] = c->retry_after_ms[0] = '\0';
 	c->content_type[0] = '\0';
 
-	curl_easy_reset(u->h);
 	for (i = 0; c->headers != NULL && c->headers[i] != NULL; i++)
 		hl = curl_slist_append(hl, c->headers[i]);
 	/* No "Expect: 100-continue" round trip for big bodies. */
 	hl = curl_slist_append(hl, "Expect:");
+	/* Everything a call can differ in is set on every call. */
 	curl_easy_setopt(u->h, CURLOPT_URL, c->url);
-	curl_easy_setopt(u->h, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(u->h, CURLOPT_HTTPHEADER, hl);
-	curl_easy_setopt(u->h, CURLOPT_POST, 1L);
-	curl_easy_setopt(u->h, CURLOPT_POSTFIELDS, c->body != NULL ? c->body : "");
-	curl_easy_setopt(u->h, CURLOPT_POSTFIELDSIZE_LARGE,
-	    (curl_off_t)c->body_len);
-	if (c->body == NULL)
+	if (c->body != NULL) {
+		curl_easy_setopt(u->h, CURLOPT_POST, 1L);
+		curl_easy_setopt(u->h, CURLOPT_POSTFIELDS, c->body);
+		curl_easy_setopt(u->h, CURLOPT_POSTFIELDSIZE_LARGE,
+		    (curl_off_t)c->body_len);
+	} else {
+		/* No last call's body left behind (POSTFIELDS means POST). */
+		curl_easy_setopt(u->h, CURLOPT_POSTFIELDS, NULL);
+		curl_easy_setopt(u->h, CURLOPT_POSTFIELDSIZE_LARGE,
+		    (curl_off_t)-1);
 		curl_easy_setopt(u->h, CURLOPT_HTTPGET, 1L);
-	curl_easy_setopt(u->h, CURLOPT_WRITEFUNCTION, on_write);
+	}
 	curl_easy_setopt(u->h, CURLOPT_WRITEDATA, &x);
-	curl_easy_setopt(u->h, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(u->h, CURLOPT_HEADERDATA, &x);
-	curl_easy_setopt(u->h, CURLOPT_XFERINFOFUNCTION, on_progress);
 	curl_easy_setopt(u->h, CURLOPT_XFERINFODATA, &x);
-	curl_easy_setopt(u->h, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(u->h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(u->h, CURLOPT_ERRORBUFFER, c->errbuf);
 	curl_easy_setopt(u->h, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
-	curl_easy_setopt(u->h, CURLOPT_TCP_KEEPALIVE, 1L);
-	/* Whatever encoding the upstream offers, we hand on plain bytes. */
-	curl_easy_setopt(u->h, CURLOPT_ACCEPT_ENCODING, "");
-	if (c->stream) {
-		/* Idle limit, not a total one: a long stream must not be cut. */
-		curl_easy_setopt(u->h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-		curl_easy_setopt(u->h, CURLOPT_LOW_SPEED_TIME, c->idle_timeout_s);
-	} else
-		curl_easy_setopt(u->h, CURLOPT_TIMEOUT, c->total_timeout_s);
+	/* Idle limit, not a total one, for a stream: it must not be cut. */
+	curl_easy_setopt(u->h, CURLOPT_LOW_SPEED_LIMIT, c->stream ? 1L : 0L);
+	curl_easy_setopt(u->h, CURLOPT_LOW_SPEED_TIME,
+	    c->stream ? (long)c->idle_timeout_s : 0L);
+	curl_easy_setopt(u->h, CURLOPT_TIMEOUT,
+	    c->stream ? 0L : (long)c->total_timeout_s);
 
 	rc = curl_easy_perform(u->h);
+	/* Nothing of this call's (on the stack, or the caller's) stays set. */
+	curl_easy_setopt(u->h, CURLOPT_HTTPHEADER, NULL);
+	curl_easy_setopt(u->h, CURLOPT_ERRORBUFFER, NULL);
 	curl_slist_free_all(hl);
 	if (x.aborted)
 		return UP_ABORTED;

@@ -52,14 +52,16 @@ qr_build() {
 		echo "==> autogen"
 		./autogen.sh >/dev/null 2>&1 || { ./autogen.sh; exit 1; }
 	fi
-	if [ ! -f Makefile ] || [ "$(cat .qr-configured 2>/dev/null)" != "$*" ]; then
+	# The flags the tree is configured with, as config.status records
+	# them (a hand-run ./configure counts too), against the wanted ones.
+	have=$(./config.status --config 2>/dev/null | tr -d "'")
+	if [ ! -f Makefile ] || [ "$have" != "$*" ]; then
 		echo "==> configure $*"
-		# shellcheck disable=SC2068
-		./configure -q $@ || exit 1
 		# Other flags (--enable-sanitizers, say) need every object
 		# rebuilt: make alone only looks at the sources' times.
-		[ -f .qr-configured ] && make clean >/dev/null 2>&1
-		echo "$*" > .qr-configured
+		[ -f Makefile ] && make clean >/dev/null 2>&1
+		# shellcheck disable=SC2068
+		./configure -q $@ || exit 1
 	fi
 	echo "==> make"
 	make -j"$(nproc)" >/dev/null || make || exit 1

@@ -599,17 +599,28 @@ enum { U_REQUESTS, U_PROMPT, U_COMPLETION, U_ERRORS, U_LAST_USED, U__MAX };
 int
 counters_parse(const void *p, size_t len, int64_t *f, size_t n)
 {
-	char	 buf[1024], *s, *end;
-	size_t	 i;
+	const uint64_t	 LIM = (UINT64_MAX - 9) / 10;	/* no wrap */
+	const char	*s = p, *e = s + len;
+	uint64_t	 u;
+	size_t		 i;
+	int		 neg;
 
 	memset(f, 0, n * sizeof(*f));
-	if (len == 0 || len >= sizeof(buf) || ((const char *)p)[0] != '1')
+	if (len == 0 || len >= 1024 || s[0] != '1')
 		return -EINVAL;
-	memcpy(buf, p, len);
-	buf[len] = '\0';
-	for (s = buf + 1, i = 0; i < n && *s == ' '; i++) {
-		f[i] = strtoll(s + 1, &end, 10);
-		s = end;
+	/* By hand, as counters_format writes them: " <v>" with v in decimal. */
+	for (s++, i = 0; i < n && s < e && *s == ' '; i++) {
+		s++;
+		if ((neg = s < e && *s == '-'))
+			s++;
+		/* Saturating like strtoll: a record read from disk is input. */
+		for (u = 0; s < e && *s >= '0' && *s <= '9'; s++)
+			u = u > LIM ? UINT64_MAX : u * 10 + (uint64_t)(*s - '0');
+		if (neg)
+			f[i] = u > (uint64_t)INT64_MAX ? INT64_MIN :
+			    -(int64_t)u;
+		else
+			f[i] = u > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)u;
 	}
 	return 0;
 }
@@ -722,38 +733,71 @@ sat_add(int64_t a, int64_t b)
 	return a + b;
 }
 
-int
-store_usage_add(struct store *st, char kind, const char *id,
-    const struct usage *u)
+/* A usage record plus what one request adds (arg: the struct usage). */
+static int
+usage_fn(int64_t *f, size_t nf, void *arg)
 {
-	struct txn	t;
-	int64_t		f[U__MAX], c;
-	char		key[80], ek[160];
-	size_t		klen, eklen, cl;
+	const struct usage	*u = arg;
 
-	if ((klen = usage_key(key, sizeof(key), kind, id)) == 0)
-		return -EINVAL;
-	if (txn_begin_stats(&t, st, false) != 0)
-		return t.ret;
-	counters_get(&t, key, klen, f, U__MAX);
+	(void)nf;
 	f[U_REQUESTS] = sat_add(f[U_REQUESTS], u->requests);
 	f[U_PROMPT] = sat_add(f[U_PROMPT], u->prompt_tokens);
 	f[U_COMPLETION] = sat_add(f[U_COMPLETION], u->completion_tokens);
 	f[U_ERRORS] = sat_add(f[U_ERRORS], u->errors);
 	if (u->when > 0 && u->requests > 0)
 		f[U_LAST_USED] = u->when;
-	counters_put(&t, key, klen, f, U__MAX);
+	return 0;
+}
+
+/* One more error of a class. */
+static int
+one_more_fn(int64_t *f, size_t nf, void *arg)
+{
+	(void)nf;
+	(void)arg;
+	f[0] = sat_add(f[0], 1);
+	return 0;
+}
+
+size_t
+store_usage_ops(char kind, const char *id, const struct usage *u,
+    struct stats_op *ops, char key[STORE_USAGE_KEY_MAX],
+    char ekey[STORE_USAGE_EKEY_MAX])
+{
+	size_t	klen, eklen, cl;
+
+	memset(ops, 0, 2 * sizeof(*ops));
+	if ((klen = usage_key(key, STORE_USAGE_KEY_MAX, kind, id)) == 0)
+		return 0;
+	ops[0].key = key;
+	ops[0].klen = klen;
+	ops[0].nf = U__MAX;
+	ops[0].fn = usage_fn;
+	ops[0].arg = (void *)(uintptr_t)u;
 	/* errors by class: "e" + key + NUL + class */
-	if (u->error_class != NULL &&
-	    (cl = strlen(u->error_class)) + klen + 2 < sizeof(ek)) {
-		eklen = (size_t)snprintf(ek, sizeof(ek), "e%s", key) + 1;
-		memcpy(ek + eklen, u->error_class, cl);
-		eklen += cl;
-		counters_get(&t, ek, eklen, &c, 1);
-		c = sat_add(c, 1);
-		counters_put(&t, ek, eklen, &c, 1);
-	}
-	return txn_commit(&t);
+	if (u->error_class == NULL ||
+	    (cl = strlen(u->error_class)) + klen + 2 >= STORE_USAGE_EKEY_MAX)
+		return 1;
+	eklen = (size_t)snprintf(ekey, STORE_USAGE_EKEY_MAX, "e%s", key) + 1;
+	memcpy(ekey + eklen, u->error_class, cl);
+	ops[1].key = ekey;
+	ops[1].klen = eklen + cl;
+	ops[1].nf = 1;
+	ops[1].fn = one_more_fn;
+	return 2;
+}
+
+int
+store_usage_add(struct store *st, char kind, const char *id,
+    const struct usage *u)
+{
+	struct stats_op	ops[2];
+	char		key[STORE_USAGE_KEY_MAX], ek[STORE_USAGE_EKEY_MAX];
+	size_t		n;
+
+	if ((n = store_usage_ops(kind, id, u, ops, key, ek)) == 0)
+		return -EINVAL;
+	return store_stats_apply(st, ops, n);
 }
 
 int

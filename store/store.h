@@ -214,8 +214,23 @@ struct usage {
 	const char	*error_class;	/* counted under errors_by_class */
 	int64_t		when;
 };
+/* Add u to (kind, id)'s counters in one stats write txn; 0 or -errno. */
 int	store_usage_add(struct store *, char kind, const char *id,
 	    const struct usage *);
+/*
+ * The same change as stats ops, for a caller's batch (store_stats_apply:
+ * one write transaction for everything a request records).  Fills ops[0]
+ * (the counters) and, when u->error_class is set, ops[1] (errors by
+ * class); key and ekey hold their keys.  u, key and ekey must outlive the
+ * ops.  Returns how many ops were filled: 1 or 2, or 0 when id is too long
+ * (nothing to record).
+ */
+#define STORE_USAGE_KEY_MAX	80
+#define STORE_USAGE_EKEY_MAX	160
+struct stats_op;
+size_t	store_usage_ops(char kind, const char *id, const struct usage *u,
+	    struct stats_op *ops, char key[STORE_USAGE_KEY_MAX],
+	    char ekey[STORE_USAGE_EKEY_MAX]);
 /* Counters as a JSON text (caller frees), or -ENOENT. */
 int	store_usage_get(struct store *, char kind, const char *id, char **json);
 

@@ -11,7 +11,9 @@ cost of qwenrelay's own functions (the biggest first).
 
     tests/bench/callgrind.py [N] [ACCOUNTS]      default: 400 requests, 1 account
 
-Needs valgrind (callgrind_annotate).  Takes a minute or two.
+Needs valgrind (callgrind_annotate).  Takes a minute or two.  KEEP=1 keeps
+the callgrind output files (their directory is printed) for
+callgrind_annotate --tree=caller and the like.
 """
 import os
 import re
@@ -120,7 +122,10 @@ def main():
                   if re.search(r"/(app|store|handlers)/", f)), reverse=True)
     for c, f in own[:25]:
         print(f"  {c / total / 1000:7.1f} k  {f.split('/')[-1]}")
-    shutil.rmtree(d, ignore_errors=True)
+    if os.environ.get("KEEP"):
+        print(f"callgrind files kept in {d} (KEEP set)")
+    else:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 if __name__ == "__main__":

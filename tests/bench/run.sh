@@ -12,6 +12,13 @@
 # until then it says so and skips.  Everything started here is stopped at
 # exit.  See tests/bench/README.md.
 #
+# The chat_ngx rows use nginx as the upstream instead of the Python mock:
+# nginx answers POST /v1/chat/completions with a canned chat completion
+# (keepalive on), so the upstream is not the bottleneck (the single-process
+# mock is, at CONNS connections: qwenrelay's threads give it CONNS
+# concurrent upstream connections, the one-request-per-process floor only
+# WORKERS).  Both targets relay to the same nginx.
+#
 # Environment: DURATION (10s), CONNS (16), THREADS (2), WORKERS (4),
 # WARMUP (2s), REPEAT (3 alternated runs per target; the table shows the
 # median), WORKLOADS (which pairs), REQUEST_LOG (false), QR_BUILDDIR (the
@@ -31,12 +38,13 @@ THREADS=${THREADS:-2}
 WORKERS=${WORKERS:-4}
 WARMUP=${WARMUP:-2s}
 # Which pairs to run (names as in the table), e.g. "chat chat_c1".
-WORKLOADS=${WORKLOADS:-health health_c1 chat chat_c1 chat_stream}
+WORKLOADS=${WORKLOADS:-health health_c1 chat chat_c1 chat_ngx chat_ngx_c1 chat_stream}
 # qwenrelay's request log: off by default here, as the floors log nothing;
 # REQUEST_LOG=true measures the default configuration.
 REQUEST_LOG=${REQUEST_LOG:-false}
 OUT=$BUILDDIR/tests/bench/out
 LIGHTTPD=$(command -v lighttpd || echo /usr/sbin/lighttpd)
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 say() { printf '%s\n' "$*" >&2; }
 die() { say "run.sh: $*"; exit 1; }
@@ -115,6 +123,45 @@ curl -sf -o /dev/null -X POST "$MOCK/_mock/apikeys" \
 	-H 'Content-Type: application/json' -d "{\"key\":\"$BENCH_KEY\"}" ||
 	die "cannot register the bench key at the mock"
 
+# ------------------------------------------------------------ nginx upstream
+# A canned answer shaped like the mock's (id, choices, usage), for the
+# chat_ngx rows.  One nginx worker: it needs a few microseconds a request.
+NGXPORT=
+case " $WORKLOADS " in *" chat_ngx"*)
+	[ -x "$NGINX" ] || die "nginx not found (apt-get install nginx) for chat_ngx"
+	NGXPORT=$(free_port)
+	mkdir -p "$TMP/nginx"
+	cat >"$TMP/nginx/nginx.conf" <<NGX
+daemon off;
+worker_processes 1;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/error.log warn;
+events { worker_connections 1024; }
+http {
+	access_log off;
+	client_body_temp_path $TMP/nginx/body;
+	proxy_temp_path $TMP/nginx/proxy;
+	fastcgi_temp_path $TMP/nginx/fastcgi;
+	uwsgi_temp_path $TMP/nginx/uwsgi;
+	scgi_temp_path $TMP/nginx/scgi;
+	keepalive_timeout 60s;
+	keepalive_requests 1000000;
+	server {
+		listen 127.0.0.1:$NGXPORT;
+		location = /v1/chat/completions {
+			default_type application/json;
+			return 200 '{"id":"chatcmpl-0123456789abcdef01234567","object":"chat.completion","created":1764400000,"model":"ngx-model","choices":[{"index":0,"message":{"role":"assistant","content":"echo: hello bench"},"finish_reason":"stop"}],"usage":{"prompt_tokens":19,"completion_tokens":3,"total_tokens":22,"prompt_tokens_details":{"cached_tokens":0}}}';
+		}
+	}
+}
+NGX
+	"$NGINX" -e "$TMP/nginx/error.log" -p "$TMP/nginx" \
+		-c "$TMP/nginx/nginx.conf" >"$TMP/nginx/stdout" 2>&1 &
+	PIDS="$PIDS $!"
+	wait_port "$NGXPORT" || die "nginx did not start: $(cat "$TMP/nginx/error.log" "$TMP/nginx/stdout" 2>/dev/null)"
+	;;
+esac
+
 # ------------------------------------------------------------ lighttpd
 # start_lighttpd NAME BACKEND: a lighttpd from the deploy template; sets
 # PORT_<NAME> and LPID_<NAME>.
@@ -142,6 +189,9 @@ qr_env="\"QWENRELAY_CONFIG\" => \"$QWENRELAY_CONFIG\", \"QWENRELAY_STATE_DIR\" =
 start_lighttpd qr "\"bin-path\" => \"$BIN\", \"socket\" => \"$TMP/qr/fcgi.sock\", \"max-procs\" => $WORKERS, \"bin-environment\" => ($qr_env),"
 start_lighttpd hello "\"bin-path\" => \"$HELLO\", \"socket\" => \"$TMP/hello/fcgi.sock\", \"max-procs\" => $WORKERS,"
 start_lighttpd floor "\"bin-path\" => \"$FLOOR\", \"socket\" => \"$TMP/floor/fcgi.sock\", \"max-procs\" => $WORKERS, \"bin-environment\" => (\"FLOOR_UPSTREAM\" => \"$MOCK/v1/chat/completions\", \"FLOOR_TOKEN\" => \"$BENCH_KEY\"),"
+
+[ -z "$NGXPORT" ] ||
+	start_lighttpd floorngx "\"bin-path\" => \"$FLOOR\", \"socket\" => \"$TMP/floorngx/fcgi.sock\", \"max-procs\" => $WORKERS, \"bin-environment\" => (\"FLOOR_UPSTREAM\" => \"http://127.0.0.1:$NGXPORT/v1/chat/completions\", \"FLOOR_TOKEN\" => \"$BENCH_KEY\"),"
 
 BENCH_CLIENT_KEY=$("$BIN" keys add bench 2>/dev/null) || die "keys add failed"
 export BENCH_CLIENT_KEY
@@ -261,6 +311,20 @@ if [ $chat = yes ]; then
 		chat=no
 	fi
 fi
+if [ $chat = yes ] && [ -n "$NGXPORT" ]; then
+	# Its own upstream key: an account is known by its key.
+	BENCH_NGX_KEY=$BENCH_KEY-ngx
+	export BENCH_NGX_KEY
+	"$BIN" accounts add --provider openai-compatible --label bench-ngx \
+	    --base-url "http://127.0.0.1:$NGXPORT/v1" --models ngx-model \
+	    --api-key-env BENCH_NGX_KEY >/dev/null 2>&1 ||
+		die "qwenrelay accounts add (nginx upstream) failed"
+	CHAT_NGX='{"model":"ngx-model","messages":[{"role":"user","content":"hello bench"}]}'
+	for port in "$PORT_qr" "$PORT_floorngx"; do
+		st=$(post_status "http://127.0.0.1:$port/v1/chat/completions" "$CHAT_NGX")
+		[ "$st" = 200 ] || die "chat via nginx on port $port answered $st: $(head -c 300 "$TMP/probe.out"); accounts: $("$BIN" accounts list 2>&1)"
+	done
+fi
 if [ $chat = yes ]; then
 	st=$(post_status "http://127.0.0.1:$PORT_qr/v1/chat/completions" "$CHAT")
 	if [ "$st" != 200 ]; then
@@ -273,6 +337,10 @@ if [ $chat = yes ]; then
 		floor_relay "http://127.0.0.1:$PORT_floor" chat.lua
 	pair chat_c1 "http://127.0.0.1:$PORT_qr" \
 		floor_relay "http://127.0.0.1:$PORT_floor" chat.lua
+	pair chat_ngx "http://127.0.0.1:$PORT_qr" \
+		floor_relay "http://127.0.0.1:${PORT_floorngx:-0}" chat_ngx.lua
+	pair chat_ngx_c1 "http://127.0.0.1:$PORT_qr" \
+		floor_relay "http://127.0.0.1:${PORT_floorngx:-0}" chat_ngx.lua
 	pair chat_stream "http://127.0.0.1:$PORT_qr" \
 		floor_relay "http://127.0.0.1:$PORT_floor" chat_stream.lua
 fi

@@ -26,6 +26,7 @@ import subprocess
 import time
 
 import http.client as httpclient
+from urllib.parse import urljoin
 
 from qrtest import (BIN, Mock, _cleanups, http, is_openai_error, main_guard,
                     wait_port)
@@ -177,8 +178,15 @@ def stream(front, key, mock):
     conn.close()
     mock.call("POST", "/_mock/config", {"stream_chunk_delay_ms": 0,
                                         "stream_words": None})
-    streams = mock.call("GET", "/_mock/streams")[before:]
-    ended = streams[-1]["ended"] if streams else None
+    # The mock notes the end after its last write: under load the client
+    # can see [DONE] first, so wait for the note (a bound, not a timing).
+    end = time.time() + 10
+    while True:
+        streams = mock.call("GET", "/_mock/streams")[before:]
+        ended = streams[-1]["ended"] if streams else None
+        if ended is not None or time.time() > end:
+            break
+        time.sleep(0.1)
     return r.status, first, ended, events
 
 
@@ -219,6 +227,16 @@ def check(t, front, app, mock, htaccess=False):
     r = req("GET", "/metrics", key=app.admin)
     t.ok(r.status == 200 and "# TYPE" in r.text,
          f"{n}: /metrics with the admin key", f"{r.status} {r.text[:300]}")
+    # /admin/ (trailing slash) must land on a page whose script loads.
+    r = req("GET", "/admin/")
+    page = urljoin(base + "/admin/", r.headers.get("location", ""))
+    t.ok(r.status == 301 and page == base + "/admin",
+         f"{n}: /admin/ redirects to {base}/admin",
+         f"{r.status} {r.headers.get('location')!r} -> {page}")
+    r = http(front.port, "GET", urljoin(page, "admin/app.js"))
+    t.ok(r.status == 200 and "javascript" in r.headers.get(
+         "content-type", ""), f"{n}: the page's script loads from there",
+         f"{r.status} {r.text[:200]}")
     r = req("POST", "/v1/chat/completions", key=app.client, body={
         "model": MODEL, "messages": [{"role": "user", "content": "hi"}]})
     j = r.json() or {}
