@@ -22,6 +22,7 @@ Set QR_WEBSERVERS=lighttpd,nginx,... to run some only.
 import json
 import os
 import shutil
+import socket
 import subprocess
 import time
 
@@ -31,6 +32,7 @@ from urllib.parse import urljoin
 from qrtest import (BIN, Mock, _cleanups, http, is_openai_error, main_guard,
                     wait_port)
 import webfront as W
+from test_concurrency import Hung
 
 MODEL = "coder-model"
 SLASHED = "Qwen/Qwen3-Coder"	# a model id with a "/", sent as %2F
@@ -271,6 +273,37 @@ def check(t, front, app, mock, htaccess=False):
                  f"{r.status} {r.text[:300]}")
 
 
+
+def client_leaves(t, front, app):
+    """A client that leaves while its call hangs at the upstream frees it
+    within seconds (the worker's watch), streaming or not, behind this
+    server.  The request carries Host with the port, as every HTTP
+    client sends it on a non-default port."""
+    hung = Hung()
+    app.cli("accounts", "add", "--provider", "openai-compatible",
+            "--label", "hung", "--base-url",
+            f"http://127.0.0.1:{hung.port}/v1", "--models", "hung-model",
+            input="sk-hung\n")
+    for stream in (False, True):
+        body = json.dumps({"model": "hung-model", "stream": stream,
+                           "messages": [{"role": "user",
+                                         "content": "hi"}]}).encode()
+        s = socket.create_connection(("127.0.0.1", front.port), timeout=30)
+        s.sendall((f"POST /v1/chat/completions HTTP/1.1\r\n"
+                   f"Host: 127.0.0.1:{front.port}\r\n"
+                   f"Authorization: Bearer {app.client}\r\n"
+                   f"Content-Type: application/json\r\n"
+                   f"Content-Length: {len(body)}\r\n\r\n").encode() + body)
+        opened = hung.wait_open(1, 20)
+        s.close()
+        end = time.monotonic() + 5
+        while hung.open_count() and time.monotonic() < end:
+            time.sleep(0.05)
+        kind = "streaming" if stream else "non-streaming"
+        t.ok(opened == 1 and hung.open_count() == 0,
+             f"{front.name}: a {kind} client that leaves frees its hung "
+             f"upstream call within 5 s")
+
 def server_errors(t, front, sv=None, too_large=413):
     """The web server's own errors on the app's paths are OpenAI JSON:
     a body over its limit (1 MiB here; mod_fcgid answers 500 for that),
@@ -315,6 +348,7 @@ def test(t):
              "serve started as root runs master and workers as www-data")
         front = W.nginx(sv.sock, body_max="1m")
         check(t, front, app, mock)
+        client_leaves(t, front, app)
         server_errors(t, front, sv)
         front.stop()
         sv.stop()
@@ -324,6 +358,7 @@ def test(t):
         sv = Serve(app)
         front = W.apache_proxy(sv.sock, body_max=1 << 20)
         check(t, front, app, mock)
+        client_leaves(t, front, app)
         server_errors(t, front, sv)
         front.stop()
         sv.stop()
@@ -332,6 +367,7 @@ def test(t):
         app = App(mock, owner="www-data", tag="f")
         front = W.apache_fcgid_vhost(BIN, app.config_path, body_max=1 << 20)
         check(t, front, app, mock)
+        client_leaves(t, front, app)
         server_errors(t, front, too_large=500)
         front.stop()
 
